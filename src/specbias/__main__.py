@@ -1,0 +1,5 @@
+import sys
+
+from specbias.cli import main
+
+sys.exit(main())

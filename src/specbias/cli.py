@@ -1,0 +1,166 @@
+"""Command line: ``specbias list | run | reproduce``.
+
+Every bad value ends the command with one line ``error: ...`` on stderr and exit code 2, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from specbias import __version__
+from specbias.encodings import INPUT_GRAMMAR
+from specbias.errors import ConfigError
+from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.experiments.base import PROFILES
+from specbias.pipeline import Planned, execute, plan
+from specbias.results import ensure_writable_dir
+from specbias.runs import resolve_device
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one ``error:`` line with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        default="quick",
+        choices=PROFILES,
+        help="quick: sized for a 2-core CPU; paper: the reference scale (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="number of seeds per input (default: the experiment's, 5 for the 1D study)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        help="output directory; finished runs are cached in OUT/runs (default: %(default)s)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="where to train (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel worker processes, one torch thread each (default: one per core on cpu, 1 on cuda)",
+    )
+    p.add_argument("--force", action="store_true", help="recompute runs even if they are cached")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (default: shown on a terminal)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="specbias",
+        description="See spectral bias in coordinate-based MLPs through their training dynamics.",
+    )
+    parser.add_argument("--version", action="version", version=f"specbias {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser(
+        "list",
+        help="list the registered experiments, one line each",
+        description="List the registered experiments, one line each.",
+    )
+
+    run = sub.add_parser(
+        "run",
+        help="run one experiment and write OUT/EXP/",
+        description="Run one experiment: train its runs (or load them from the cache) "
+        "and write OUT/EXP/{config.json,metrics.csv,arrays.npz,figures/,summary.json}.",
+    )
+    run.add_argument("experiment", help=f"experiment id: {', '.join(EXPERIMENTS)}")
+    _common(run)
+    over = run.add_argument_group("overrides (default: the profile's value)")
+    over.add_argument("--epochs", type=int, help="training epochs")
+    over.add_argument("--lr", type=float, help="learning rate")
+    over.add_argument("--width", type=int, help="hidden units per layer")
+    over.add_argument("--depth", type=int, help="number of hidden layers")
+    over.add_argument("--n", type=int, help="number of 1D samples on [0,1)")
+    over.add_argument(
+        "--inputs",
+        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        help=f"comma-separated inputs from: {INPUT_GRAMMAR} (1D 'pe<L>': L = largest exponent)",
+    )
+    over.add_argument(
+        "--mode",
+        choices=("clean", "faithful"),
+        help="clean fixes the reference's quirks; faithful mirrors its samplers and shared phases",
+    )
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="run every registered experiment (the main job)",
+        description="Run every registered experiment (or --only some) at a profile into OUT/.",
+    )
+    rep.add_argument(
+        "--only",
+        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        help="comma-separated experiment ids (default: all)",
+    )
+    _common(rep)
+    return parser
+
+
+def _print_results(done: Sequence) -> None:
+    for planned, result, path in done:
+        print(f"{planned.experiment.id}: {planned.experiment.title} -> {path}")
+        for f in result.findings:
+            print(f"  [{'holds' if f.holds else 'does not hold'}] {f.claim}: {f.detail}")
+
+
+def _execute(plans: list[Planned], args: argparse.Namespace) -> int:
+    resolve_device(args.device)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    out = ensure_writable_dir(args.out)
+    progress = False if args.no_progress else None
+    done = execute(plans, out, device=args.device, workers=args.workers, force=args.force, progress=progress)
+    _print_results(done)
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        for exp in EXPERIMENTS.values():
+            print(f"{exp.id:<5} {exp.title} -- {exp.claim}")
+        return 0
+    if args.command == "run":
+        overrides = {k: getattr(args, k) for k in ("epochs", "lr", "width", "depth", "n", "inputs", "mode")}
+        return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
+    ids = args.only or list(EXPERIMENTS)
+    return _execute([plan(get_experiment(i), args.profile, args.seeds, {}) for i in ids], args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"error: interrupted; finished runs are kept in {args.out}/runs", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Input encodings for coordinate networks: one interface, ``encoding(t) -> features``.
+
+Every encoding maps coordinates ``t`` of shape ``(N, in_dim)`` -- each coordinate in ``[0, 1)`` --
+to features of shape ``(N, out_dim)``. Encodings are fixed (not trained), so a run encodes its
+grid once and the network sees the features.
+
+* :class:`Raw` -- the affine map of ``[0, 1)`` onto ``[lo, hi)``: "raw coordinates".
+* :class:`NeRFPE` -- ``[sin(b·2^l t), cos(b·2^l t)]`` for ``l = 0..n_freqs-1`` with base ``b`` = π
+  (the paper) or 2π, per coordinate (Mildenhall et al. 2020; the spec's §1.2-1.3). Feature order,
+  per octave ``l``: ``sin(x), cos(x), sin(y), cos(y)`` -- the order E14 relies on.
+* :class:`GaussianRFF` -- ``[sin(2π t Bᵀ), cos(2π t Bᵀ)]`` with ``B ~ N(0, σ²)^{m×d}`` drawn once
+  from the run's seed and kept with the run (Tancik et al. 2020). The reference redraws ``B``
+  between training and evaluation (bug B8); here ``B`` is an attribute of the object, so the
+  features a probe sees are the ones the network was trained on.
+
+Paper labels. The 1D scripts call ``[sin(2^l πt), cos(2^l πt)], l = 0..p`` "L = p" (largest
+exponent), the 2D scripts call L the *number* of octaves. We keep one parameter, ``n_freqs``
+(number of octaves), and map labels with :func:`n_freqs_from_label`: 1D "L=3" has 4 octaves
+(8 features), 1D "L=6" has 7 (14 features), 2D "L=5" has 5 (20 features in 2D).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from specbias.errors import ConfigError
+from specbias.seeding import rng_for
+
+
+class Encoding:
+    """Interface: ``in_dim``, ``out_dim``, ``__call__``, ``frequencies`` and ``config``."""
+
+    in_dim: int
+
+    @property
+    def out_dim(self) -> int:
+        raise NotImplementedError
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def frequencies(self) -> np.ndarray:
+        """Frequency of each output feature in cycles per unit of ``t`` (0 for non-periodic)."""
+        raise NotImplementedError
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays that define the encoding and are saved with a run (e.g. the RFF matrix)."""
+        return {}
+
+
+def _check_in_dim(in_dim: int) -> None:
+    if in_dim < 1:
+        raise ConfigError(f"input dimension must be >= 1, got {in_dim}")
+
+
+@dataclass(frozen=True)
+class Raw(Encoding):
+    """Raw coordinates on ``[lo, hi)``: ``lo + (hi - lo) t``. ``Raw(0, 1)`` is the identity."""
+
+    lo: float = 0.0
+    hi: float = 1.0
+    in_dim: int = 1
+
+    def __post_init__(self) -> None:
+        _check_in_dim(self.in_dim)
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)) or self.hi <= self.lo:
+            raise ConfigError(f"raw range needs lo < hi, got [{self.lo}, {self.hi}]")
+
+    @property
+    def out_dim(self) -> int:
+        return self.in_dim
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        if self.lo == 0.0 and self.hi == 1.0:
+            return t
+        return self.lo + (self.hi - self.lo) * t
+
+    def frequencies(self) -> np.ndarray:
+        return np.zeros(self.in_dim)
+
+
+@dataclass(frozen=True)
+class NeRFPE(Encoding):
+    """NeRF positional encoding with ``n_freqs`` octaves, base π (paper) or 2π.
+
+    Features, for ``l = 0..n_freqs-1`` and each coordinate: ``sin(base·2^l·t)``,
+    ``cos(base·2^l·t)``; with ``include_input`` the raw ``t`` comes first.
+    Component ``l`` has ``base·2^l/(2π)`` periods over ``[0, 1]`` (2^(l-1) for base π).
+    """
+
+    n_freqs: int
+    base: float = math.pi
+    include_input: bool = False
+    in_dim: int = 1
+
+    def __post_init__(self) -> None:
+        _check_in_dim(self.in_dim)
+        if self.n_freqs < 0:
+            raise ConfigError(f"number of octaves must be >= 0, got {self.n_freqs}")
+        if not any(math.isclose(self.base, b) for b in (math.pi, 2 * math.pi)):
+            raise ConfigError(f"PE base must be pi or 2*pi, got {self.base}")
+        if self.n_freqs == 0 and not self.include_input:
+            raise ConfigError("PE with 0 octaves and no raw input has no features")
+
+    @property
+    def out_dim(self) -> int:
+        return self.in_dim * (2 * self.n_freqs + int(self.include_input))
+
+    def _scales(self) -> np.ndarray:
+        return self.base * 2.0 ** np.arange(self.n_freqs)
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        scales = torch.as_tensor(self._scales(), dtype=t.dtype, device=t.device)
+        angles = t[:, None, :] * scales[None, :, None]  # (N, n_freqs, in_dim)
+        feats = torch.stack((torch.sin(angles), torch.cos(angles)), dim=-1)  # (N, F, d, 2)
+        feats = feats.reshape(t.shape[0], -1)
+        return torch.cat((t, feats), dim=1) if self.include_input else feats
+
+    def frequencies(self) -> np.ndarray:
+        per_octave = np.repeat(self._scales() / (2 * math.pi), 2 * self.in_dim)
+        raw = np.zeros(self.in_dim if self.include_input else 0)
+        return np.concatenate((raw, per_octave))
+
+
+@dataclass(frozen=True)
+class GaussianRFF(Encoding):
+    """Gaussian random Fourier features ``[sin(2π t Bᵀ), cos(2π t Bᵀ)]``, ``B_ij ~ N(0, σ²)``.
+
+    ``B`` (shape ``(m, in_dim)``) is drawn once from ``seed`` when the object is made.
+    """
+
+    sigma: float
+    m: int = 256
+    in_dim: int = 1
+    seed: int = 0
+    B: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_in_dim(self.in_dim)
+        if not (math.isfinite(self.sigma) and self.sigma > 0):
+            raise ConfigError(f"RFF sigma must be > 0, got {self.sigma}")
+        if self.m < 1:
+            raise ConfigError(f"RFF feature count m must be >= 1, got {self.m}")
+        b = rng_for(self.seed, "rff").standard_normal((self.m, self.in_dim)) * self.sigma
+        object.__setattr__(self, "B", b)
+
+    @property
+    def out_dim(self) -> int:
+        return 2 * self.m
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        b = torch.as_tensor(self.B, dtype=t.dtype, device=t.device)
+        angles = 2 * math.pi * t @ b.T
+        return torch.cat((torch.sin(angles), torch.cos(angles)), dim=1)
+
+    def frequencies(self) -> np.ndarray:
+        norms = np.linalg.norm(self.B, axis=1)
+        return np.concatenate((norms, norms))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"B": self.B}
+
+
+def n_freqs_from_label(label: int, convention: str) -> int:
+    """Map the paper's PE label L to a number of octaves.
+
+    ``convention="1d"``: L is the largest exponent, so ``n_freqs = L + 1``.
+    ``convention="2d"``: L is the number of octaves, so ``n_freqs = L``.
+    """
+    if label < 0:
+        raise ConfigError(f"PE label L must be >= 0, got {label}")
+    if convention == "1d":
+        return label + 1
+    if convention == "2d":
+        return label
+    raise ConfigError(f"PE label convention must be '1d' or '2d', got {convention!r}")
+
+
+def aliased_features(encoding: Encoding, spacing: float) -> np.ndarray:
+    """Indices of the features whose frequency exceeds the grid's Nyquist limit ``1/(2·spacing)``."""
+    return np.flatnonzero(encoding.frequencies() > 0.5 / spacing + 1e-12)
+
+
+def warn_if_aliased(encoding: Encoding, spacing: float) -> int:
+    """Warn when features alias on a grid with this spacing; return how many do."""
+    bad = aliased_features(encoding, spacing)
+    if bad.size:
+        top = float(encoding.frequencies().max())
+        warnings.warn(
+            f"{bad.size} of {encoding.out_dim} encoding features exceed the grid's Nyquist limit "
+            f"({0.5 / spacing:g} cycles per unit; highest {top:g}) and alias",
+            stacklevel=2,
+        )
+    return int(bad.size)
+
+
+_NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
+INPUT_GRAMMAR = "raw01, raw11, raw<lo>_<hi>, pe<L>, rff<sigma>"
+
+
+def parse_input(label: str, *, in_dim: int = 1, convention: str = "1d", seed: int = 0) -> Encoding:
+    """Build an encoding from an input label: ``raw01``, ``raw11``, ``raw-2_2``, ``pe6``, ``rff10``.
+
+    ``pe<L>`` uses the paper's label convention for the domain (see :func:`n_freqs_from_label`);
+    ``rff<σ>`` draws its ``B`` from ``seed``.
+    """
+    if label == "raw01":
+        return Raw(0.0, 1.0, in_dim=in_dim)
+    if label == "raw11":
+        return Raw(-1.0, 1.0, in_dim=in_dim)
+    if m := re.fullmatch(rf"raw({_NUM})_({_NUM})", label):
+        return Raw(float(m[1]), float(m[2]), in_dim=in_dim)
+    if m := re.fullmatch(r"pe(-?\d+)", label):
+        return NeRFPE(n_freqs_from_label(int(m[1]), convention), in_dim=in_dim)
+    if m := re.fullmatch(rf"rff({_NUM})", label):
+        return GaussianRFF(float(m[1]), in_dim=in_dim, seed=seed)
+    raise ConfigError(f"unknown encoding {label!r}; allowed: {INPUT_GRAMMAR}")

@@ -1,0 +1,20 @@
+"""The experiment registry: ``EXPERIMENTS[id]`` for every id in ``specbias list``."""
+
+from __future__ import annotations
+
+from specbias.errors import ConfigError
+from specbias.experiments.base import Experiment, ExperimentResult, Finding
+from specbias.experiments.study1d import STUDY_1D_EXPERIMENTS
+
+EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in STUDY_1D_EXPERIMENTS}
+
+
+def get_experiment(exp_id: str) -> Experiment:
+    """The registered experiment ``exp_id`` (case-insensitive), or a ConfigError naming the ids."""
+    for key, exp in EXPERIMENTS.items():
+        if key.lower() == exp_id.lower():
+            return exp
+    raise ConfigError(f"unknown experiment {exp_id!r}; allowed: {', '.join(EXPERIMENTS)}")
+
+
+__all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "Finding", "get_experiment"]

@@ -1,0 +1,61 @@
+"""What an experiment is: named parameter profiles, the runs they need, and an analysis.
+
+An experiment never trains by itself: it lists :class:`~specbias.runs.RunConfig` objects (the
+runner trains or loads them) and turns the finished runs into tidy metric rows, arrays, figures
+and a summary with computed findings. Experiments that need the same runs share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from specbias.errors import ConfigError
+from specbias.runs import RunConfig, RunData
+
+PROFILES = ("quick", "paper")
+
+
+@dataclass
+class Finding:
+    """A qualitative claim of the paper checked against the data (never hard-coded)."""
+
+    claim: str
+    holds: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"claim": self.claim, "holds": self.holds, "detail": self.detail}
+
+
+@dataclass
+class ExperimentResult:
+    """Everything an experiment writes: rows, arrays, figures and the summary."""
+
+    rows: list[tuple]
+    arrays: dict[str, np.ndarray]
+    figures: dict[str, Figure]
+    summary: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: ``runs(params, seeds)`` and ``analyse(params, runs)``."""
+
+    id: str
+    title: str
+    claim: str
+    profiles: dict[str, Any]
+    runs: Callable[[Any, int], list[RunConfig]]
+    analyse: Callable[[Any, Sequence[tuple[RunConfig, RunData]]], ExperimentResult]
+    default_seeds: int = 5
+
+    def params(self, profile: str) -> Any:
+        if profile not in self.profiles:
+            raise ConfigError(f"unknown profile {profile!r}; allowed: {', '.join(self.profiles)}")
+        return self.profiles[profile]

@@ -1,0 +1,175 @@
+"""Matplotlib figures shared by the experiments (Agg backend, no display needed)."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+_RANGE = re.compile(r"raw(-?[\d.e-]+)_(-?[\d.e-]+)")
+
+
+def input_title(label: str, out_dim: int | None = None) -> str:
+    """Human-readable name of an input label (``pe6`` → ``PE L=6``)."""
+    dims = f" ({out_dim}-d)" if out_dim else ""
+    if label == "raw01":
+        return "raw [0,1)"
+    if label == "raw11":
+        return "raw [-1,1)"
+    if m := _RANGE.fullmatch(label):
+        return f"raw [{m[1]},{m[2]})"
+    if label.startswith("pe"):
+        return f"PE L={label[2:]}{dims}"
+    if label.startswith("rff"):
+        return f"RFF σ={label[3:]}{dims}"
+    return label
+
+
+def colors(labels: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10")
+    return {label: cmap(i % 10) for i, label in enumerate(labels)}
+
+
+def gaussian_kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density estimate with Scott's bandwidth ``σ̂ n^{-1/5}``; NaNs dropped."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return np.zeros_like(grid)
+    bw = max(float(v.std()) * v.size ** (-0.2), 1e-3)
+    density = np.zeros_like(grid, dtype=np.float64)
+    for chunk in np.array_split(v, max(1, v.size // 4096)):
+        density += np.exp(-0.5 * ((grid[:, None] - chunk[None, :]) / bw) ** 2).sum(axis=1)
+    return density / (v.size * bw * np.sqrt(2 * np.pi))
+
+
+def confusion_kde(values: dict[str, dict[str, np.ndarray]], title: str) -> Figure:
+    """Filled KDEs of the cosine confusion on [-1, 1]: one panel per pair kind, one curve per input."""
+    kinds = list(next(iter(values.values())))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 3.8), squeeze=False)
+    grid = np.linspace(-1, 1, 401)
+    palette = colors(list(values))
+    for ax, kind in zip(axes[0], kinds):
+        for label, per_kind in values.items():
+            dens = gaussian_kde(per_kind[kind], grid)
+            ax.fill_between(grid, dens, alpha=0.25, color=palette[label])
+            ax.plot(grid, dens, color=palette[label], label=input_title(label))
+        ax.set_title(f"{kind} pairs")
+        ax.set_xlabel("cos(∇ℓᵢ, ∇ℓⱼ)")
+        ax.set_ylabel("density")
+        ax.set_xlim(-1, 1)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mean_std_curves(
+    epochs: np.ndarray,
+    series: dict[str, dict[str, np.ndarray]],
+    ylabel: str,
+    title: str,
+    ratio_denominator: int | None = None,
+) -> Figure:
+    """Mean ± std bands over seeds; ``series[input][kind]`` is ``(seeds, checkpoints)``."""
+    kinds = list(next(iter(series.values())))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 3.8), squeeze=False)
+    palette = colors(list(series))
+    for ax, kind in zip(axes[0], kinds):
+        for label, per_kind in series.items():
+            data = per_kind[kind]
+            mean, std = data.mean(axis=0), data.std(axis=0)
+            ax.plot(epochs, mean, color=palette[label], label=input_title(label))
+            ax.fill_between(epochs, mean - std, mean + std, color=palette[label], alpha=0.2)
+        ax.set_title(f"{kind} pairs")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        if ratio_denominator:
+            sec = ax.secondary_yaxis(
+                "right",
+                functions=(lambda h: h / ratio_denominator, lambda r: r * ratio_denominator),
+            )
+            sec.set_ylabel(f"ratio (÷{ratio_denominator} units)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction(
+    t: np.ndarray, targets: list[np.ndarray], preds: dict[str, list[np.ndarray]], seeds: list[int]
+) -> Figure:
+    """One wide panel per seed: the target and each input's prediction after training."""
+    fig, axes = plt.subplots(len(seeds), 1, figsize=(12, 2.4 * len(seeds)), squeeze=False)
+    palette = colors(list(preds))
+    for row, seed in enumerate(seeds):
+        ax = axes[row][0]
+        ax.plot(t, targets[row], color="black", lw=1.6, label="target")
+        for label, per_seed in preds.items():
+            ax.plot(t, per_seed[row], color=palette[label], lw=1.0, label=input_title(label))
+        ax.set_ylabel(f"seed {seed}")
+        ax.set_xlim(t.min(), t.max())
+    axes[0][0].legend(ncol=len(preds) + 1, fontsize=8, loc="upper right")
+    axes[-1][0].set_xlabel("t")
+    fig.suptitle("Reconstruction after training")
+    fig.tight_layout()
+    return fig
+
+
+def convergence_curves(
+    epochs: np.ndarray, freqs: np.ndarray, rel: dict[str, np.ndarray], threshold: float
+) -> Figure:
+    """Relative residual ``|R(k)|/|Y(k)|`` per target frequency over training; mean ± std over
+    seeds. ``rel[input]`` is ``(seeds, checkpoints, K)``."""
+    n = len(rel)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False, sharey=True)
+    cmap = plt.get_cmap("viridis")
+    for ax, (label, data) in zip(axes[0], rel.items()):
+        for q, k in enumerate(freqs):
+            c = cmap(q / max(1, len(freqs) - 1))
+            mean, std = data[:, :, q].mean(axis=0), data[:, :, q].std(axis=0)
+            ax.plot(epochs, mean, color=c, lw=1.2, label=f"k={k}")
+            ax.fill_between(epochs, np.maximum(mean - std, 1e-4), mean + std, color=c, alpha=0.15)
+        ax.axhline(threshold, color="red", ls="--", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_title(input_title(label))
+        ax.set_xlabel("epoch")
+    axes[0][0].set_ylabel("relative error |R(k)| / |Y(k)|")
+    axes[0][-1].legend(fontsize=6, ncol=2, loc="lower left")
+    fig.suptitle("Per-frequency convergence (low k: purple, high k: yellow)")
+    fig.tight_layout()
+    return fig
+
+
+def convergence_heatmap(epochs: np.ndarray, freqs: np.ndarray, rel: dict[str, np.ndarray]) -> Figure:
+    """Frequency × epoch heatmap of the seed-mean relative error, one panel per input."""
+    n = len(rel)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False, sharey=True)
+    image = None
+    for ax, (label, data) in zip(axes[0], rel.items()):
+        image = ax.imshow(
+            data.mean(axis=0).T,
+            aspect="auto",
+            origin="lower",
+            cmap="magma_r",
+            vmin=0,
+            vmax=1,
+            extent=(epochs[0], epochs[-1], -0.5, len(freqs) - 0.5),
+            interpolation="nearest",
+        )
+        ax.set_yticks(range(len(freqs)), [str(k) for k in freqs], fontsize=7)
+        ax.set_title(input_title(label))
+        ax.set_xlabel("epoch")
+    axes[0][0].set_ylabel("target frequency k")
+    fig.colorbar(image, ax=axes[0].tolist(), label="relative error", shrink=0.9)
+    return fig
+
+
+def close(fig: Figure) -> None:
+    plt.close(fig)

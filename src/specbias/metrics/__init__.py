@@ -1,0 +1,1 @@
+"""Metrics, one concept per module: spectrum, patterns, pairs, gradients."""

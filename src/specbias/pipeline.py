@@ -1,0 +1,111 @@
+"""From experiment ids to finished run directories: resolve, train (or load), analyse, write."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from specbias import __version__, figures
+from specbias.errors import ConfigError
+from specbias.experiments import Experiment, ExperimentResult
+from specbias.results import (
+    RunStore,
+    atomic_write_json,
+    csv_bytes,
+    npz_bytes,
+    replace_dir,
+    staging_dir,
+)
+from specbias.runner import run_all
+from specbias.runs import RunConfig, to_jsonable
+
+
+@dataclass(frozen=True)
+class Planned:
+    """An experiment with its resolved parameters, seed count and run configs."""
+
+    experiment: Experiment
+    profile: str
+    params: Any
+    seeds: int
+    configs: list[RunConfig]
+
+
+def plan(exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, Any]) -> Planned:
+    """Resolve parameters (profile + overrides) and the runs; raises ConfigError on bad values."""
+    seeds = exp.default_seeds if seeds is None else seeds
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    params = exp.params(profile)
+    if any(v is not None for v in overrides.values()):
+        params = params.override(**overrides)
+    return Planned(exp, profile, params, seeds, exp.runs(params, seeds))
+
+
+def write_experiment(out: Path, planned: Planned, result: ExperimentResult, seconds: float) -> Path:
+    """Write the experiment directory atomically (staged, then renamed into place)."""
+    exp = planned.experiment
+    final = Path(out) / exp.id
+    tmp = staging_dir(final)
+    try:
+        atomic_write_json(
+            tmp / "config.json",
+            {
+                "experiment": exp.id,
+                "profile": planned.profile,
+                "seeds": planned.seeds,
+                "params": to_jsonable(planned.params),
+                "runs": [c.key() for c in planned.configs],
+                "version": __version__,
+            },
+        )
+        (tmp / "metrics.csv").write_bytes(csv_bytes(result.rows))
+        (tmp / "arrays.npz").write_bytes(npz_bytes(result.arrays))
+        (tmp / "figures").mkdir()
+        for name, fig in result.figures.items():
+            fig.savefig(tmp / "figures" / f"{name}.png", dpi=110)
+            figures.close(fig)
+        summary = {
+            "experiment": exp.id,
+            "title": exp.title,
+            "claim": exp.claim,
+            "profile": planned.profile,
+            "seeds": planned.seeds,
+            "findings": [f.as_dict() for f in result.findings],
+            "compute_seconds": round(seconds, 2),
+            "torch": torch.__version__,
+            **result.summary,
+        }
+        atomic_write_json(tmp / "summary.json", summary)
+        replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def execute(
+    plans: Sequence[Planned],
+    out: Path,
+    device: str = "cpu",
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool | None = None,
+) -> list[tuple[Planned, ExperimentResult, Path]]:
+    """Train every run the plans need (shared runs once), then analyse and write each."""
+    store = RunStore(out)
+    all_configs = [c for p in plans for c in p.configs]
+    run_all(all_configs, store, device=device, workers=workers, force=force, progress=progress)
+    done = []
+    for p in plans:
+        t0 = time.perf_counter()
+        runs = [store.load(c) for c in p.configs]
+        result = p.experiment.analyse(p.params, list(zip(p.configs, runs)))
+        seconds = sum(r.meta["seconds"] for r in runs) + time.perf_counter() - t0
+        done.append((p, result, write_experiment(out, p, result, seconds)))
+    return done

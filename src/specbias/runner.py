@@ -1,0 +1,72 @@
+"""Execute many runs: skip cached ones, run the rest serially or in a process pool.
+
+Each run computes with one torch thread, in the main process or in a worker, so its numbers are
+bit-identical whatever the number of workers (multi-threaded BLAS may sum in another order).
+On 2 cores, two one-thread workers run a sweep ≈1.9× faster than one two-thread process for
+small batches and as fast for full batches (measured in ``shared/research/ecosystem.md`` §3.b).
+Finished runs are saved as they complete, so an interrupted sweep loses only the runs in flight.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import torch
+from tqdm.auto import tqdm
+
+from specbias.results import RunStore
+from specbias.runs import RunConfig, RunData, execute_run
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def _one_thread_run(cfg: RunConfig, device: str, progress: bool = False) -> RunData:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return execute_run(cfg, device, progress=progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def default_workers(device: str) -> int:
+    """One worker per core on CPU (at most 8); one process for a single GPU."""
+    return 1 if device == "cuda" else max(1, min(8, os.cpu_count() or 1))
+
+
+def run_all(
+    configs: Sequence[RunConfig],
+    store: RunStore,
+    device: str = "cpu",
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool | None = None,
+) -> list[RunData]:
+    """Make sure every config has a finished run in ``store``; return them in order."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    unique = list(dict.fromkeys(configs))
+    todo = [c for c in unique if force or not store.has(c)]
+    workers = default_workers(device) if workers is None else max(1, workers)
+    workers = min(workers, len(todo)) if todo else 1
+    bar = tqdm(total=len(todo), desc="runs", disable=not progress or not todo, unit="run")
+    if workers == 1:
+        for cfg in todo:
+            bar.set_postfix_str(f"{cfg.input} seed {cfg.seed}")
+            store.save(cfg, _one_thread_run(cfg, device, progress=progress))
+            bar.update(1)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+            futures = {pool.submit(execute_run, cfg, device): cfg for cfg in todo}
+            for future in as_completed(futures):
+                store.save(futures[future], future.result())
+                bar.update(1)
+    bar.close()
+    return [store.load(c) for c in configs]
