@@ -137,7 +137,6 @@ def _input_summary(datas: list[RunData]) -> dict[str, Any]:
         "in_dim": first.meta["in_dim"],
         "aliased_features": first.meta["aliased_features"],
         "seeds": len(datas),
-        "diverged_seeds": [d.meta["seed"] for d in datas if d.meta["diverged_at"] is not None],
     }
     if first.has("hamming"):
         for kind in ("local", "global"):
@@ -393,11 +392,21 @@ def _analysis(exp: str, parts: tuple[str, ...]):
     """The analysis of a 1D experiment: the summary every 1D experiment shares plus ``parts``."""
 
     def analyse(params: Study1D, runs: Runs) -> ExperimentResult:
-        groups = _by_input(runs)
-        groups = {k: groups[k] for k in params.inputs if k in groups}
-        inputs = {k: _input_summary(v) for k, v in groups.items()}
+        everything = _by_input(runs)
+        diverged = {
+            k: [d.meta for d in v if d.meta["diverged_at"] is not None] for k, v in everything.items()
+        }
+        groups = {
+            k: [d for d in everything[k] if d.meta["diverged_at"] is None]
+            for k in params.inputs
+            if k in everything
+        }
+        groups = {k: v for k, v in groups.items() if v}
+        inputs = {k: _input_summary(groups[k]) if k in groups else {"seeds": 0} for k in everything}
+        for k, metas in diverged.items():
+            inputs[k]["diverged"] = [{"seed": m["seed"], "epoch": m["diverged_at"]} for m in metas]
         result = ExperimentResult(rows=_loss_rows(exp, groups), arrays={}, figures={}, summary={})
-        for name in parts:
+        for name in parts if groups else ():
             part = _PARTS[name](exp, groups, inputs)
             result.rows.extend(part.rows)
             result.arrays.update(part.arrays)

@@ -30,6 +30,11 @@ def spectrum(values: np.ndarray) -> np.ndarray:
     return np.fft.rfft(values, axis=0) / values.shape[0]
 
 
+def residual_spectrum(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``R(k) = F(f − y)(k) / N``: the complex residual spectrum, shape ``(N//2 + 1, C)``."""
+    return spectrum(np.asarray(pred, dtype=np.float64) - np.asarray(target, dtype=np.float64))
+
+
 def _magnitude(coeffs: np.ndarray) -> np.ndarray:
     """Root-sum-of-squares over channels of complex coefficients ``(K, C) -> (K,)``."""
     return np.sqrt(np.sum(np.abs(coeffs) ** 2, axis=1))
@@ -61,7 +66,7 @@ def frequency_convergence(
     k = np.asarray(freqs, dtype=np.int64)
     f_hat = spectrum(pred)[k]
     y_hat = spectrum(target)[k]
-    r_hat = f_hat - y_hat
+    r_hat = residual_spectrum(pred, target)[k]
     y_mag = _magnitude(y_hat)
     f_mag = _magnitude(f_hat)
     return FrequencyConvergence(
