@@ -6,7 +6,7 @@ The public API, by stage of the data flow
 
 __version__ = "0.1.0"
 
-from specbias.encodings import (  # noqa: E402
+from specbias.encodings import (
     Encoding,
     GaussianRFF,
     NeRFPE,
@@ -15,15 +15,15 @@ from specbias.encodings import (  # noqa: E402
     n_freqs_from_label,
     parse_input,
 )
-from specbias.errors import ConfigError  # noqa: E402
-from specbias.experiments import EXPERIMENTS, get_experiment  # noqa: E402
-from specbias.metrics.gradients import (  # noqa: E402
+from specbias.errors import ConfigError
+from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.metrics.gradients import (
     gradient_confusion,
     loss_gradient_gram,
     loss_gradient_pairs,
 )
-from specbias.metrics.pairs import Pairs, global_pairs_1d, local_pairs_1d  # noqa: E402
-from specbias.metrics.patterns import (  # noqa: E402
+from specbias.metrics.pairs import Pairs, global_pairs_1d, local_pairs_1d
+from specbias.metrics.patterns import (
     Patterns,
     activation_patterns,
     count_regions,
@@ -31,9 +31,9 @@ from specbias.metrics.patterns import (  # noqa: E402
     hamming,
     region_counts,
 )
-from specbias.metrics.spectrum import frequency_convergence, residual_spectrum  # noqa: E402
-from specbias.models import MLP  # noqa: E402
-from specbias.probes import (  # noqa: E402
+from specbias.metrics.spectrum import frequency_convergence, residual_spectrum
+from specbias.models import MLP
+from specbias.probes import (
     ConfusionProbe,
     ConvergenceProbe,
     DeadUnitProbe,
@@ -41,9 +41,9 @@ from specbias.probes import (  # noqa: E402
     PredictionProbe,
     RegionProbe,
 )
-from specbias.runs import RunConfig, execute_run  # noqa: E402
-from specbias.signals import PowerLaw1D, Signal, ToneMixture  # noqa: E402
-from specbias.training import Schedule, TrainConfig, TrainResult, train  # noqa: E402
+from specbias.runs import RunConfig, execute_run
+from specbias.signals import PowerLaw1D, Signal, ToneMixture
+from specbias.training import Schedule, TrainConfig, TrainResult, train
 
 __all__ = [
     "EXPERIMENTS",

@@ -125,17 +125,19 @@ def reconstruction(
 def convergence_curves(
     epochs: np.ndarray, freqs: np.ndarray, rel: dict[str, np.ndarray], threshold: float
 ) -> Figure:
-    """Relative residual ``|R(k)|/|Y(k)|`` per target frequency over training; mean ± std over
-    seeds. ``rel[input]`` is ``(seeds, checkpoints, K)``."""
+    """Relative residual ``|R(k)|/|Y(k)|`` per target frequency over training: geometric mean over
+    seeds with a ×/÷ geometric-std band (the axis is logarithmic). ``rel[input]`` is
+    ``(seeds, checkpoints, K)``."""
     n = len(rel)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False, sharey=True)
     cmap = plt.get_cmap("viridis")
     for ax, (label, data) in zip(axes[0], rel.items()):
         for q, k in enumerate(freqs):
             c = cmap(q / max(1, len(freqs) - 1))
-            mean, std = data[:, :, q].mean(axis=0), data[:, :, q].std(axis=0)
+            logs = np.log(np.maximum(data[:, :, q], 1e-12))
+            mean, std = np.exp(logs.mean(axis=0)), np.exp(logs.std(axis=0))
             ax.plot(epochs, mean, color=c, lw=1.2, label=f"k={k}")
-            ax.fill_between(epochs, np.maximum(mean - std, 1e-4), mean + std, color=c, alpha=0.15)
+            ax.fill_between(epochs, mean / std, mean * std, color=c, alpha=0.12, lw=0)
         ax.axhline(threshold, color="red", ls="--", lw=0.8)
         ax.set_yscale("log")
         ax.set_title(input_title(label))
@@ -150,7 +152,7 @@ def convergence_curves(
 def convergence_heatmap(epochs: np.ndarray, freqs: np.ndarray, rel: dict[str, np.ndarray]) -> Figure:
     """Frequency × epoch heatmap of the seed-mean relative error, one panel per input."""
     n = len(rel)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False, sharey=True, layout="constrained")
     image = None
     for ax, (label, data) in zip(axes[0], rel.items()):
         image = ax.imshow(
@@ -167,7 +169,8 @@ def convergence_heatmap(epochs: np.ndarray, freqs: np.ndarray, rel: dict[str, np
         ax.set_title(input_title(label))
         ax.set_xlabel("epoch")
     axes[0][0].set_ylabel("target frequency k")
-    fig.colorbar(image, ax=axes[0].tolist(), label="relative error", shrink=0.9)
+    fig.colorbar(image, ax=axes[0].tolist(), label="relative error |R(k)| / |Y(k)|", shrink=0.9)
+    fig.suptitle("Per-frequency relative error over training (mean over seeds)")
     return fig
 
 
