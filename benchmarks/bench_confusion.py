@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import Result, interleaved
-from specbias import MLP, TrainConfig, ToneMixture, train
+from specbias import MLP, ToneMixture, TrainConfig, train
 from specbias.metrics.gradients import _func_grads, loss_gradient_pairs, mse_per_example
 from specbias.metrics.pairs import Pairs
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.common import Result, interleaved
-from specbias import MLP, TrainConfig, ToneMixture, train
+from specbias import MLP, ToneMixture, TrainConfig, train
 
 EPOCHS = 500
 

@@ -22,8 +22,10 @@ for encoding in (sb.Raw(0, 1), sb.NeRFPE(n_freqs=7)):  # raw [0,1) vs the paper'
         conv = sb.frequency_convergence(model(x).numpy(), signal.y, signal.freqs)
     patterns = sb.activation_patterns(model, x)
     cos = sb.gradient_confusion(model, x, y, pairs).values
+    local_hamming = sb.hamming(patterns, pairs.i, pairs.j).sum(axis=0).mean()
     print(
-        f"{type(encoding).__name__:7s} rel. error k=5: {conv.rel_error[0]:.2f}, k=70: {conv.rel_error[-1]:.2f};"
-        f" local Hamming {sb.hamming(patterns, pairs.i, pairs.j).sum(0).mean():.1f};"
-        f" local |cos| {np.abs(cos).mean():.2f}; regions on the grid {sb.count_regions(patterns.packed())}"
+        f"{type(encoding).__name__:7s} rel. error k=5: {conv.rel_error[0]:.2f},"
+        f" k=70: {conv.rel_error[-1]:.2f};"
+        f" local Hamming {local_hamming:.1f}; local |cos| {np.abs(cos).mean():.2f};"
+        f" regions on the grid {sb.count_regions(patterns.packed())}"
     )

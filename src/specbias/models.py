@@ -13,6 +13,7 @@ gradient-Gram and boundary-distance metrics need.
 from __future__ import annotations
 
 import itertools
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -51,8 +52,9 @@ class MLP(nn.Module):
             ("depth", depth, 1),
             ("output dimension", out_dim, 1),
         ):
-            if not isinstance(value, int) or value < low:
+            if not isinstance(value, numbers.Integral) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}, got {value}")
+        in_dim, width, depth, out_dim = int(in_dim), int(width), int(depth), int(out_dim)
         dims = [in_dim] + [width] * depth + [out_dim]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
         self.in_dim, self.width, self.depth, self.out_dim = in_dim, width, depth, out_dim

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,7 +120,7 @@ class RunConfig:
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         for name, value in (("width", self.width), ("depth", self.depth)):
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, numbers.Integral) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value}")
         self.encoding()  # validates the input label
 

@@ -62,6 +62,8 @@ def local_pairs_1d(
     """``n_windows × pairs_per_window`` pairs of samples from small windows of the grid."""
     if faithful:
         half = _scaled(25, n)
+        if half < 1:
+            raise ConfigError(f"the faithful 1D sampler needs N >= 62 samples, got {n}")
         centres = rng.integers(_scaled(26, n), _scaled(2019, n) + 1, n_windows)
         starts = np.repeat(centres - half, pairs_per_window)
         hi = 2 * half - 1  # offsets 0..2·half-2: the reference never draws the last one

@@ -1,0 +1,270 @@
+"""Input encodings against explicit formulas; labels, RFF reproducibility (B8) and aliasing."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from specbias.encodings import (
+    GaussianRFF,
+    NeRFPE,
+    Raw,
+    aliased_features,
+    n_freqs_from_label,
+    parse_input,
+    warn_if_aliased,
+)
+from specbias.errors import ConfigError
+
+
+def coords(n, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, d, generator=g, dtype=torch.float64)
+
+
+# --------------------------------------------------------------------------- NeRF PE
+
+
+def ref_nerf_2d(t, n_freqs, base=math.pi, include_input=False):
+    rows = []
+    for x, y in t.tolist():
+        row = [x, y] if include_input else []
+        for octave in range(n_freqs):
+            s = base * 2**octave
+            row += [math.sin(s * x), math.cos(s * x), math.sin(s * y), math.cos(s * y)]
+        rows.append(row)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("n_freqs", [1, 3, 5])
+@pytest.mark.parametrize("base", [math.pi, 2 * math.pi])
+@pytest.mark.parametrize("include_input", [False, True])
+def test_nerf_feature_order_2d(n_freqs, base, include_input):
+    t = coords(17, 2, n_freqs)
+    enc = NeRFPE(n_freqs, base=base, include_input=include_input, in_dim=2)
+    feats = enc(t).numpy()
+    expected = ref_nerf_2d(t, n_freqs, base, include_input)
+    assert feats.shape == (17, enc.out_dim) == expected.shape
+    assert enc.out_dim == 2 * (2 * n_freqs + int(include_input))
+    np.testing.assert_allclose(feats, expected, atol=1e-13)
+
+
+def test_nerf_spec_slots_for_e14():
+    """Slots 0-1 hold sin(πx), cos(πx); the last two sin(2^(L-1)πy), cos(2^(L-1)πy)."""
+    t = torch.tensor([[0.3, 0.7]], dtype=torch.float64)
+    f = NeRFPE(5, in_dim=2)(t)[0].numpy()
+    np.testing.assert_allclose(f[:2], [math.sin(math.pi * 0.3), math.cos(math.pi * 0.3)], atol=1e-14)
+    np.testing.assert_allclose(
+        f[-2:], [math.sin(16 * math.pi * 0.7), math.cos(16 * math.pi * 0.7)], atol=1e-13
+    )
+
+
+def test_nerf_1d_and_frequencies():
+    t = coords(9, 1, 3)
+    enc = NeRFPE(4)
+    f = enc(t).numpy()
+    x = t[:, 0].numpy()
+    expected = np.stack(
+        [fn(math.pi * 2**octave * x) for octave in range(4) for fn in (np.sin, np.cos)], axis=1
+    )
+    np.testing.assert_allclose(f, expected, atol=1e-13)
+    # octave l of base π has 2^(l-1) periods on [0, 1]
+    np.testing.assert_allclose(enc.frequencies(), [0.5, 0.5, 1, 1, 2, 2, 4, 4])
+    np.testing.assert_allclose(NeRFPE(2, base=2 * math.pi).frequencies(), [1, 1, 2, 2])
+    np.testing.assert_allclose(
+        NeRFPE(2, in_dim=2, include_input=True).frequencies(), [0, 0, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1]
+    )
+
+
+def test_nerf_float32_input_keeps_dtype():
+    t = coords(5, 2).float()
+    assert NeRFPE(3, in_dim=2)(t).dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n_freqs": -1}, {"n_freqs": 3, "base": 3.0}, {"n_freqs": 0}, {"n_freqs": 2, "in_dim": 0}],
+)
+def test_nerf_bad_config(kwargs):
+    with pytest.raises(ConfigError):
+        NeRFPE(**kwargs)
+
+
+def test_nerf_zero_octaves_with_input_is_identity():
+    t = coords(4, 2)
+    enc = NeRFPE(0, include_input=True, in_dim=2)
+    assert torch.equal(enc(t), t)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_label_mapping():
+    assert n_freqs_from_label(3, "1d") == 4
+    assert n_freqs_from_label(6, "1d") == 7
+    assert n_freqs_from_label(0, "1d") == 1
+    assert n_freqs_from_label(5, "2d") == 5
+    assert n_freqs_from_label(8, "2d") == 8
+    with pytest.raises(ConfigError):
+        n_freqs_from_label(-1, "1d")
+    with pytest.raises(ConfigError):
+        n_freqs_from_label(3, "3d")
+
+
+def test_parse_input_raw_labels():
+    t = coords(11, 1)
+    enc = parse_input("raw01")
+    assert isinstance(enc, Raw) and (enc.lo, enc.hi) == (0.0, 1.0)
+    assert torch.equal(enc(t), t)
+    enc = parse_input("raw11")
+    assert (enc.lo, enc.hi) == (-1.0, 1.0)
+    torch.testing.assert_close(enc(t), 2 * t - 1, rtol=0, atol=1e-15)
+    enc = parse_input("raw-2_2")
+    assert (enc.lo, enc.hi) == (-2.0, 2.0)
+    torch.testing.assert_close(enc(t), 4 * t - 2, rtol=0, atol=1e-15)
+    enc = parse_input("raw-3_3", in_dim=2)
+    assert enc.in_dim == enc.out_dim == 2
+    t2 = coords(6, 2)
+    torch.testing.assert_close(enc(t2), 6 * t2 - 3, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(enc.frequencies(), [0, 0])
+    assert enc.arrays() == {}
+
+
+def test_parse_input_pe_and_rff():
+    enc = parse_input("pe3")
+    assert isinstance(enc, NeRFPE) and enc.n_freqs == 4 and enc.base == math.pi and not enc.include_input
+    enc = parse_input("pe5", in_dim=2, convention="2d")
+    assert enc.n_freqs == 5 and enc.in_dim == 2
+    enc = parse_input("rff10", seed=3)
+    assert isinstance(enc, GaussianRFF) and enc.sigma == 10.0 and enc.m == 256 and enc.seed == 3
+    assert parse_input("rff2.5").sigma == 2.5
+
+
+@pytest.mark.parametrize("label", ["foo", "pe-1", "rff0", "rff-1", "raw1_1", "raw2_-2", "pe", "raw", "rff"])
+def test_parse_input_rejects(label):
+    with pytest.raises(ConfigError):
+        parse_input(label)
+
+
+@pytest.mark.parametrize("lo,hi", [(1.0, 1.0), (2.0, -2.0), (0.0, math.inf), (math.nan, 1.0)])
+def test_raw_bad_range(lo, hi):
+    with pytest.raises(ConfigError):
+        Raw(lo, hi)
+
+
+# --------------------------------------------------------------------------- Gaussian RFF
+
+
+def test_rff_formula_and_shapes():
+    enc = GaussianRFF(sigma=3.0, m=7, in_dim=2, seed=4)
+    assert enc.B.shape == (7, 2)
+    B = enc.B.copy()
+    t = coords(13, 2, 1)
+    f = enc(t).numpy()
+    angles = 2 * np.pi * t.numpy() @ B.T
+    np.testing.assert_allclose(f, np.concatenate([np.sin(angles), np.cos(angles)], axis=1), atol=1e-12)
+    np.testing.assert_allclose(enc.frequencies(), np.tile(np.linalg.norm(B, axis=1), 2))
+    assert set(enc.arrays()) == {"B"}
+    np.testing.assert_array_equal(enc.arrays()["B"], B)
+
+
+def test_rff_same_seed_same_B_and_other_seed_other_B():
+    a = GaussianRFF(sigma=10.0, m=64, seed=1)
+    b = GaussianRFF(sigma=10.0, m=64, seed=1)
+    c = GaussianRFF(sigma=10.0, m=64, seed=2)
+    np.testing.assert_array_equal(a.B, b.B)
+    assert not np.allclose(a.B, c.B)
+    np.testing.assert_array_equal(parse_input("rff10", seed=9).B, parse_input("rff10", seed=9).B)
+    # B scales with σ for the same seed (same standard-normal draw)
+    np.testing.assert_allclose(GaussianRFF(sigma=5.0, m=64, seed=1).B * 2, a.B, rtol=1e-12)
+
+
+def test_rff_B_statistics():
+    enc = GaussianRFF(sigma=14.0, m=4096, in_dim=2, seed=0)
+    assert abs(enc.B.mean()) < 0.5
+    np.testing.assert_allclose(enc.B.std(), 14.0, rtol=0.05)
+
+
+def test_rff_called_twice_gives_identical_features():
+    """The reference redraws B between training and evaluation (bug B8); here it never changes."""
+    enc = GaussianRFF(sigma=10.0, m=32, seed=5)
+    B0 = enc.B.copy()
+    t = coords(40, 1, 2)
+    first = enc(t)
+    second = enc(t)
+    assert torch.equal(first, second)
+    np.testing.assert_array_equal(enc.B, B0)
+    angles = 2 * np.pi * t.numpy() @ B0.T
+    np.testing.assert_allclose(first.numpy(), np.concatenate([np.sin(angles), np.cos(angles)], 1), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"sigma": 0.0}, {"sigma": -1.0}, {"sigma": math.nan}, {"sigma": 1.0, "m": 0}]
+)
+def test_rff_bad_config(kwargs):
+    with pytest.raises(ConfigError):
+        GaussianRFF(**kwargs)
+
+
+# --------------------------------------------------------------------------- aliasing
+
+
+def ref_aliased_octaves(n_freqs, grid_points):
+    """Spec §1.2: on an S-point grid of spacing 1/(S−1), octave l aliases if 2^(l−1) > (S−1)/2."""
+    return [octave for octave in range(n_freqs) if 2 ** (octave - 1) > (grid_points - 1) / 2]
+
+
+@pytest.mark.parametrize("grid_points", [16, 64, 512])
+@pytest.mark.parametrize("n_freqs", [4, 5, 8, 10, 16, 20])
+@pytest.mark.parametrize("in_dim", [1, 2])
+def test_aliased_features_are_the_octaves_above_nyquist(grid_points, n_freqs, in_dim):
+    enc = NeRFPE(n_freqs, in_dim=in_dim)
+    bad = aliased_features(enc, spacing=1 / (grid_points - 1))
+    per_octave = 2 * in_dim
+    expected = [
+        o * per_octave + k for o in ref_aliased_octaves(n_freqs, grid_points) for k in range(per_octave)
+    ]
+    np.testing.assert_array_equal(bad, expected)
+
+
+def test_spec_aliasing_examples():
+    # S = 64: l >= 6 aliases, so L = 8 is partly aliased and L = 5 is not
+    assert aliased_features(NeRFPE(5, in_dim=2), 1 / 63).size == 0
+    assert aliased_features(NeRFPE(8, in_dim=2), 1 / 63).tolist() == list(range(24, 32))
+    # S = 512: l >= 9 aliases
+    assert aliased_features(NeRFPE(9, in_dim=2), 1 / 511).size == 0
+    assert aliased_features(NeRFPE(10, in_dim=2), 1 / 511).tolist() == list(range(36, 40))
+    # 1-D, N = 2048 grid (spacing 1/2048): the paper's L = 6 is far below Nyquist
+    assert aliased_features(NeRFPE(7), 1 / 2048).size == 0
+    # exactly at Nyquist does not exceed it: octave 6 has 2^5 = 32 periods, Nyquist of spacing 1/64
+    assert aliased_features(NeRFPE(7), 1 / 64).size == 0
+    assert aliased_features(NeRFPE(8), 1 / 64).tolist() == [14, 15]
+    # include_input shifts the indices past the raw coordinates
+    assert aliased_features(NeRFPE(8, include_input=True), 1 / 64).tolist() == [15, 16]
+    assert aliased_features(Raw(), 1 / 4).size == 0
+
+
+def test_rff_aliasing_uses_row_norms():
+    enc = GaussianRFF(sigma=10.0, m=50, seed=0)
+    spacing = 1 / 30  # Nyquist 15 cycles
+    norms = np.abs(enc.B[:, 0])
+    expected = np.flatnonzero(np.concatenate([norms, norms]) > 15)
+    assert expected.size > 0
+    np.testing.assert_array_equal(aliased_features(enc, spacing), expected)
+
+
+def test_warn_if_aliased_warns_only_when_aliased():
+    with pytest.warns(UserWarning, match="Nyquist"):
+        count = warn_if_aliased(NeRFPE(8, in_dim=2), spacing=1 / 63)
+    assert count == 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert warn_if_aliased(NeRFPE(5, in_dim=2), spacing=1 / 63) == 0
+        assert warn_if_aliased(NeRFPE(7), spacing=1 / 2048) == 0
+        assert warn_if_aliased(Raw(-1, 1), spacing=1 / 2) == 0
+    with pytest.warns(UserWarning):
+        assert warn_if_aliased(NeRFPE(16, in_dim=2), spacing=1 / 511) == 7 * 4

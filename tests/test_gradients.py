@@ -1,0 +1,366 @@
+"""Gradient confusion: the Gram identity and the torch.func fallback against per-example autograd."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import specbias.metrics.gradients as grads_mod
+from specbias.encodings import GaussianRFF, NeRFPE
+from specbias.errors import ConfigError
+from specbias.metrics.gradients import (
+    cosine_from_products,
+    gradient_confusion,
+    loss_gradient_gram,
+    loss_gradient_pairs,
+)
+from specbias.metrics.pairs import Pairs
+from specbias.models import MLP
+
+TOL = 1e-10
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def ref_grad(model: nn.Module, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+    """g_i = ∇_θ ℓ_i for ONE example by its own backward pass, ℓ_i = mean_c (f_c − y_c)²."""
+    params = list(model.parameters())
+    f = model(xi[None])[0]
+    loss = ((f - yi) ** 2).mean()
+    gs = torch.autograd.grad(loss, params)
+    return torch.cat([g.reshape(-1) for g in gs]).detach()
+
+
+def ref_output_grad(model: nn.Module, xi: torch.Tensor) -> torch.Tensor:
+    """∇_θ f(x_i) for a scalar-output model."""
+    params = list(model.parameters())
+    f = model(xi[None])[0, 0]
+    gs = torch.autograd.grad(f, params)
+    return torch.cat([g.reshape(-1) for g in gs]).detach()
+
+
+def ref_pairs(model, x, y, i, j):
+    """Per pair: two separate single-example backward passes and a dot product."""
+    inner, ni, nj = [], [], []
+    for a, b in zip(i.tolist(), j.tolist()):
+        ga = ref_grad(model, x[a], y[a])
+        gb = ref_grad(model, x[b], y[b])
+        inner.append(float(ga @ gb))
+        ni.append(float(ga @ ga))
+        nj.append(float(gb @ gb))
+    return np.array(inner), np.array(ni), np.array(nj)
+
+
+def assert_close(actual, expected, tol=TOL):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def random_pairs(n: int, p: int, seed: int) -> Pairs:
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, p)
+    j = rng.integers(0, n, p)
+    j[:2] = i[:2]  # a couple of self-pairs
+    return Pairs(i, j)
+
+
+def make_mlp(in_dim, width, depth, out_dim, seed):
+    torch.manual_seed(seed)
+    return MLP(in_dim, width, depth, out_dim).double()
+
+
+def raw_inputs(n, in_dim, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, in_dim, generator=g, dtype=torch.float64) * 2 - 1
+
+
+def targets(n, out_dim, seed):
+    g = torch.Generator().manual_seed(seed + 1000)
+    return torch.randn(n, out_dim, generator=g, dtype=torch.float64)
+
+
+# depth 1..4, widths 3..32, outputs 1 and 3
+ARCHS = [
+    (2, 3, 1, 1),
+    (1, 5, 2, 3),
+    (3, 8, 3, 1),
+    (2, 13, 4, 3),
+    (4, 32, 2, 1),
+    (1, 32, 4, 3),
+    (5, 17, 1, 3),
+]
+
+
+# --------------------------------------------------------------------------- Gram identity
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: "in{}-w{}-d{}-o{}".format(*a))
+def test_gram_pairs_match_autograd_raw_inputs(arch):
+    in_dim, width, depth, out_dim = arch
+    seed = sum(arch)
+    model = make_mlp(in_dim, width, depth, out_dim, seed)
+    n = 24
+    x, y = raw_inputs(n, in_dim, seed), targets(n, out_dim, seed)
+    pairs = random_pairs(n, 12, seed)
+    prod = loss_gradient_pairs(model, x, y, pairs, method="gram")
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert prod.inner.dtype == np.float64
+    assert prod.inner.shape == (12,)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+    # the cosine from the products equals the reference cosine
+    conf = gradient_confusion(model, x, y, pairs, method="gram")
+    assert_close(conf.values, inner / np.sqrt(ni * nj))
+    assert conf.n_zero == 0
+    # self-pairs have cosine 1
+    np.testing.assert_allclose(conf.values[:2], 1.0, atol=1e-12)
+
+
+def encoded_inputs(kind: str, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if kind == "nerf1d":
+        t = torch.rand(n, 1, generator=g, dtype=torch.float64)
+        return NeRFPE(n_freqs=3)(t)
+    if kind == "nerf2d_input":
+        t = torch.rand(n, 2, generator=g, dtype=torch.float64)
+        return NeRFPE(n_freqs=2, include_input=True, in_dim=2)(t)
+    if kind == "rff1d":
+        t = torch.rand(n, 1, generator=g, dtype=torch.float64)
+        return GaussianRFF(sigma=3.0, m=6, seed=seed)(t)
+    t = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    return GaussianRFF(sigma=2.0, m=5, in_dim=2, seed=seed)(t)
+
+
+@pytest.mark.parametrize("kind", ["nerf1d", "nerf2d_input", "rff1d", "rff2d"])
+@pytest.mark.parametrize("depth,width,out_dim", [(1, 7, 1), (3, 16, 3)])
+def test_gram_pairs_match_autograd_encoded_inputs(kind, depth, width, out_dim):
+    seed = depth * 10 + width + out_dim
+    n = 20
+    x = encoded_inputs(kind, n, seed)
+    model = make_mlp(x.shape[1], width, depth, out_dim, seed)
+    y = targets(n, out_dim, seed)
+    pairs = random_pairs(n, 10, seed)
+    prod = loss_gradient_pairs(model, x, y, pairs, method="gram")
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+
+
+@pytest.mark.parametrize("arch", [(2, 6, 1, 1), (3, 11, 3, 3), (1, 20, 4, 1)])
+def test_full_gram_matches_autograd(arch):
+    in_dim, width, depth, out_dim = arch
+    seed = 7 + sum(arch)
+    model = make_mlp(in_dim, width, depth, out_dim, seed)
+    n = 15
+    x, y = raw_inputs(n, in_dim, seed), targets(n, out_dim, seed)
+    g = torch.stack([ref_grad(model, x[k], y[k]) for k in range(n)])
+    ref = (g @ g.T).numpy()
+    gram = loss_gradient_gram(model, x, y, method="gram")
+    assert gram.shape == (n, n)
+    assert_close(gram.numpy(), ref)
+    # "auto" on an MLP takes the same route, and the func fallback agrees as well
+    assert_close(loss_gradient_gram(model, x, y).numpy(), ref)
+    assert_close(loss_gradient_gram(model, x, y, method="func").numpy(), ref)
+
+
+@pytest.mark.parametrize("arch", [(2, 4, 1, 1), (3, 9, 2, 3), (1, 12, 4, 1)])
+def test_func_method_matches_autograd(arch):
+    in_dim, width, depth, out_dim = arch
+    seed = 3 + sum(arch)
+    model = make_mlp(in_dim, width, depth, out_dim, seed)
+    n = 16
+    x, y = raw_inputs(n, in_dim, seed), targets(n, out_dim, seed)
+    pairs = random_pairs(n, 10, seed)
+    prod = loss_gradient_pairs(model, x, y, pairs, method="func")
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+
+
+def test_chunked_pairs_equal_unchunked():
+    model = make_mlp(2, 10, 3, 3, 5)
+    n = 30
+    x, y = raw_inputs(n, 2, 5), targets(n, 3, 5)
+    pairs = random_pairs(n, 25, 5)
+    a = loss_gradient_pairs(model, x, y, pairs, chunk=4)
+    b = loss_gradient_pairs(model, x, y, pairs)
+    np.testing.assert_array_equal(a.inner, b.inner)
+    np.testing.assert_array_equal(a.sq_norm_i, b.sq_norm_i)
+
+
+# --------------------------------------------------------------------------- non-MLP models
+
+
+def tanh_net(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+
+
+def test_non_mlp_auto_uses_func_and_matches_autograd(monkeypatch):
+    model = tanh_net(11)
+    n = 14
+    x, y = raw_inputs(n, 2, 11), targets(n, 3, 11)
+    pairs = random_pairs(n, 9, 11)
+    calls = []
+    original = grads_mod._func_grads
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(grads_mod, "_func_grads", spy)
+    prod = loss_gradient_pairs(model, x, y, pairs, method="auto")
+    assert calls, "auto on a non-MLP module must use the torch.func fallback"
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+    g = torch.stack([ref_grad(model, x[k], y[k]) for k in range(n)])
+    assert_close(loss_gradient_gram(model, x, y).numpy(), (g @ g.T).numpy())
+
+
+def test_auto_on_mlp_uses_gram(monkeypatch):
+    model = make_mlp(2, 5, 2, 1, 0)
+    x, y = raw_inputs(8, 2, 0), targets(8, 1, 0)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("func fallback used for an MLP")
+
+    monkeypatch.setattr(grads_mod, "_func_grads", boom)
+    loss_gradient_pairs(model, x, y, random_pairs(8, 4, 0))
+    loss_gradient_gram(model, x, y)
+
+
+def test_gram_on_non_mlp_raises():
+    model = tanh_net(1)
+    x, y = raw_inputs(6, 2, 1), targets(6, 3, 1)
+    with pytest.raises(ConfigError):
+        loss_gradient_pairs(model, x, y, random_pairs(6, 3, 1), method="gram")
+    with pytest.raises(ConfigError):
+        loss_gradient_gram(model, x, y, method="gram")
+
+
+def test_unknown_method_measure_and_zero_policy_raise():
+    model = make_mlp(2, 4, 1, 1, 0)
+    x, y = raw_inputs(6, 2, 0), targets(6, 1, 0)
+    pairs = random_pairs(6, 3, 0)
+    with pytest.raises(ConfigError):
+        loss_gradient_pairs(model, x, y, pairs, method="vmap")
+    with pytest.raises(ConfigError):
+        gradient_confusion(model, x, y, pairs, measure="angle")
+    with pytest.raises(ConfigError):
+        gradient_confusion(model, x, y, pairs, zero="skip")
+
+
+# --------------------------------------------------------------------------- cosine edge cases
+
+
+def zero_residual_setup():
+    model = make_mlp(2, 9, 2, 1, 21)
+    n = 10
+    x = raw_inputs(n, 2, 21)
+    y = targets(n, 1, 21)
+    with torch.no_grad():
+        f = model(x)
+    y[3] = f[3]  # residual exactly 0 -> gradient exactly 0
+    pairs = Pairs(np.array([3, 5, 3, 1, 0]), np.array([5, 3, 3, 2, 4]))
+    return model, x, y, pairs
+
+
+def test_zero_gradient_gives_nan_or_zero():
+    model, x, y, pairs = zero_residual_setup()
+    prod = loss_gradient_pairs(model, x, y, pairs)
+    assert prod.sq_norm_i[0] == 0.0 and prod.sq_norm_j[1] == 0.0 and prod.sq_norm_i[2] == 0.0
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i[3:], pairs.j[3:])
+    expected = inner / np.sqrt(ni * nj)
+
+    nan = gradient_confusion(model, x, y, pairs, zero="nan")
+    assert np.isnan(nan.values[:3]).all()
+    assert nan.n_zero == 3
+    assert_close(nan.values[3:], expected)
+
+    zero = gradient_confusion(model, x, y, pairs, zero="zero")
+    np.testing.assert_array_equal(zero.values[:3], 0.0)
+    assert zero.n_zero == 3
+    assert_close(zero.values[3:], expected)
+
+
+def test_inner_measure_returns_raw_inner_products():
+    model, x, y, pairs = zero_residual_setup()
+    conf = gradient_confusion(model, x, y, pairs, measure="inner")
+    inner, _, _ = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert_close(conf.values, inner)
+    np.testing.assert_array_equal(conf.values[:3], 0.0)
+    assert conf.n_zero == 3
+    # not a cosine: magnitudes are not bounded by 1 in general
+    big = make_mlp(1, 16, 2, 1, 2)
+    xb, yb = raw_inputs(8, 1, 2), targets(8, 1, 2) * 50
+    pb = Pairs(np.arange(8), np.arange(8))
+    vals = gradient_confusion(big, xb, yb, pb, measure="inner").values
+    _, ni, _ = ref_pairs(big, xb, yb, pb.i, pb.j)
+    assert_close(vals, ni)
+    assert np.max(np.abs(vals)) > 1.0
+
+
+def test_cosine_from_products_directly():
+    from specbias.metrics.gradients import PairProducts
+
+    p = PairProducts(
+        inner=np.array([2.0, -3.0, 0.0, 1.0]),
+        sq_norm_i=np.array([4.0, 9.0, 0.0, 1.0]),
+        sq_norm_j=np.array([1.0, 4.0, 5.0, 0.0]),
+    )
+    c = cosine_from_products(p, "nan")
+    np.testing.assert_allclose(c.values[:2], [1.0, -0.5])
+    assert np.isnan(c.values[2:]).all() and c.n_zero == 2
+    c0 = cosine_from_products(p, "zero")
+    np.testing.assert_array_equal(c0.values[2:], [0.0, 0.0])
+    assert c0.n_zero == 2
+
+
+@pytest.mark.parametrize("arch", [(1, 8, 2), (2, 16, 3), (3, 5, 1)])
+def test_residual_sign_identity_scalar_output(arch):
+    in_dim, width, depth = arch
+    seed = 40 + sum(arch)
+    model = make_mlp(in_dim, width, depth, 1, seed)
+    n = 16
+    x, y = raw_inputs(n, in_dim, seed), targets(n, 1, seed)
+    pairs = random_pairs(n, 12, seed)
+    with torch.no_grad():
+        r = (model(x) - y)[:, 0].numpy()
+    expected = []
+    for a, b in zip(pairs.i, pairs.j):
+        fa, fb = ref_output_grad(model, x[a]), ref_output_grad(model, x[b])
+        cos_f = float(fa @ fb) / math.sqrt(float(fa @ fa) * float(fb @ fb))
+        expected.append(np.sign(r[a] * r[b]) * cos_f)
+    for method in ("gram", "func"):
+        conf = gradient_confusion(model, x, y, pairs, method=method)
+        assert_close(conf.values, np.array(expected))
+
+
+def test_relu_at_exactly_zero_preactivation_has_zero_derivative():
+    """A unit with z = 0 exactly is off, as in autograd's ReLU backward (and in the patterns)."""
+    model = make_mlp(2, 6, 2, 3, 8)
+    with torch.no_grad():
+        model.layers[0].bias[:3] = 0.0  # z = 0 for these units at x = 0
+    x = raw_inputs(8, 2, 8)
+    x[0] = 0.0
+    y = targets(8, 3, 8)
+    with torch.no_grad():
+        assert (model.trace(x).hidden[0][0, :3] == 0).all()
+    pairs = Pairs(np.array([0, 0, 1, 2]), np.array([0, 3, 0, 5]))
+    prod = loss_gradient_pairs(model, x, y, pairs, method="gram")
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)

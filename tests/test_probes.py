@@ -1,0 +1,193 @@
+"""Probes: fixed output shapes, and values equal to the metric functions and to direct references."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from specbias.metrics.gradients import gradient_confusion
+from specbias.metrics.pairs import Pairs, global_pairs_1d, local_pairs_1d
+from specbias.metrics.patterns import activation_patterns, dead_units, region_counts
+from specbias.metrics.spectrum import frequency_convergence
+from specbias.models import MLP
+from specbias.probes import (
+    ConfusionProbe,
+    ConvergenceProbe,
+    DeadUnitProbe,
+    HammingProbe,
+    PredictionProbe,
+    RegionProbe,
+)
+from specbias.training import Schedule, TrainConfig, train
+
+N = 64
+FREQS = (2, 5, 9)
+DEPTH, WIDTH = 3, 11
+
+
+def setup(seed=0):
+    x = (torch.arange(N, dtype=torch.float64) / N)[:, None]
+    y = sum(torch.sin(2 * math.pi * (k * x + 0.1 * k)) for k in FREQS)
+    torch.manual_seed(seed)
+    model = MLP(1, WIDTH, DEPTH, 1).double()
+    with torch.no_grad():
+        model.layers[0].bias[:2] = -10.0  # two dead first-layer units
+    rng = np.random.default_rng(seed)
+    pairs = {
+        "local": local_pairs_1d(N, rng, n_windows=3, pairs_per_window=4, window=0.2),
+        "global": global_pairs_1d(N, rng, n_pairs=7),
+    }
+    return x, y, model, pairs
+
+
+def ref_bits(model, x):
+    with torch.no_grad():
+        return [(z > 0).numpy() for z in model.hidden_preacts(x)]
+
+
+SCHED = Schedule(every=1)
+
+
+def test_prediction_probe():
+    x, _, model, _ = setup()
+    out = PredictionProbe(x, SCHED).measure(model)
+    assert set(out) == {"pred"}
+    assert out["pred"].shape == (N, 1) and out["pred"].dtype == np.float64
+    with torch.no_grad():
+        np.testing.assert_array_equal(out["pred"], model(x).numpy())
+
+
+def test_convergence_probe():
+    x, y, model, _ = setup()
+    probe = ConvergenceProbe(x, y.numpy(), FREQS, SCHED)
+    out = probe.measure(model)
+    assert set(out) == {"rel_error", "learned_fraction", "magnitude_error", "abs_error", "mse"}
+    for key in ("rel_error", "learned_fraction", "magnitude_error", "abs_error"):
+        assert out[key].shape == (len(FREQS),)
+    assert out["mse"].shape == ()
+    with torch.no_grad():
+        pred = model(x).numpy()
+    ref = frequency_convergence(pred, y.numpy(), FREQS)
+    np.testing.assert_array_equal(out["rel_error"], ref.rel_error)
+    np.testing.assert_array_equal(out["learned_fraction"], ref.learned_fraction)
+    np.testing.assert_allclose(out["mse"], np.mean((pred - y.numpy()) ** 2), rtol=1e-12)
+
+
+def test_hamming_probe_matches_reference():
+    x, _, model, pairs = setup()
+    out = HammingProbe(x, pairs, SCHED).measure(model)
+    expected_keys = {f"{k}_{s}" for k in pairs for s in ("mean", "std", "layer_mean")}
+    assert set(out) == expected_keys
+    bits = ref_bits(model, x)
+    full = np.concatenate(bits, axis=1)
+    for kind, p in pairs.items():
+        assert out[f"{kind}_mean"].shape == () and out[f"{kind}_std"].shape == ()
+        assert out[f"{kind}_layer_mean"].shape == (DEPTH,)
+        total = np.array([np.count_nonzero(full[a] != full[b]) for a, b in zip(p.i, p.j)])
+        per_layer = [np.mean([np.count_nonzero(bl[a] != bl[b]) for a, b in zip(p.i, p.j)]) for bl in bits]
+        np.testing.assert_allclose(out[f"{kind}_mean"], total.mean(), rtol=1e-12)
+        np.testing.assert_allclose(out[f"{kind}_std"], total.std(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out[f"{kind}_layer_mean"], per_layer, rtol=1e-12)
+
+
+@pytest.mark.parametrize("zero", ["nan", "zero"])
+def test_confusion_probe_equals_gradient_confusion(zero):
+    x, y, model, pairs = setup()
+    with torch.no_grad():
+        y[4] = model(x)[4]  # one exactly-zero gradient
+    pairs["hit"] = Pairs(np.array([4, 1, 4]), np.array([9, 4, 4]))
+    out = ConfusionProbe(x, y, pairs, SCHED, zero=zero).measure(model)
+    assert set(out) == {f"{k}_{s}" for k in pairs for s in ("cos", "inner", "n_zero")}
+    for kind, p in pairs.items():
+        direct = gradient_confusion(model, x, y, p, zero=zero)
+        inner = gradient_confusion(model, x, y, p, measure="inner")
+        assert out[f"{kind}_cos"].shape == (len(p),) and out[f"{kind}_inner"].shape == (len(p),)
+        assert out[f"{kind}_n_zero"].shape == ()
+        np.testing.assert_array_equal(out[f"{kind}_cos"], direct.values)
+        np.testing.assert_array_equal(out[f"{kind}_inner"], inner.values)
+        assert int(out[f"{kind}_n_zero"]) == direct.n_zero
+    assert int(out["hit_n_zero"]) == 3
+    if zero == "nan":
+        assert np.isnan(out["hit_cos"]).all()
+    else:
+        np.testing.assert_array_equal(out["hit_cos"], 0.0)
+
+
+def test_region_probe_matches_metric_and_reference():
+    x, _, model, _ = setup()
+    out = RegionProbe(x, SCHED).measure(model)
+    assert set(out) == {"layer1", "layer2", "layer3", "all"}
+    assert all(v.shape == () for v in out.values())
+    ref = region_counts(activation_patterns(model, x))
+    assert {k: int(v) for k, v in out.items()} == ref
+    bits = ref_bits(model, x)
+    for layer, b in enumerate(bits):
+        assert int(out[f"layer{layer + 1}"]) == len({tuple(r) for r in b.tolist()})
+    assert int(out["all"]) == len({tuple(r) for r in np.concatenate(bits, 1).tolist()})
+
+
+def test_dead_unit_probe_matches_metric_and_reference():
+    x, _, model, _ = setup()
+    probe = DeadUnitProbe(x, SCHED)
+    assert probe.before_update is True
+    out = probe.measure(model)
+    assert set(out) == {"per_layer", "total"}
+    assert out["per_layer"].shape == (DEPTH,) and out["total"].shape == ()
+    np.testing.assert_array_equal(out["per_layer"], dead_units(activation_patterns(model, x)))
+    ref = [int(np.count_nonzero(~b.any(axis=0))) for b in ref_bits(model, x)]
+    np.testing.assert_array_equal(out["per_layer"], ref)
+    assert int(out["total"]) == sum(ref) and ref[0] >= 2
+
+
+def test_default_timing_flags():
+    x, y, _, pairs = setup()
+    assert not PredictionProbe(x, SCHED).before_update
+    assert not ConvergenceProbe(x, y.numpy(), FREQS, SCHED).before_update
+    assert not HammingProbe(x, pairs, SCHED).before_update
+    assert not ConfusionProbe(x, y, pairs, SCHED).before_update
+    assert not RegionProbe(x, SCHED).before_update
+
+
+def test_probes_in_training_stack_fixed_shapes_and_match_the_weights():
+    """Records from a training run equal each probe measured on the weights at that checkpoint."""
+    x, y, model, pairs = setup(1)
+
+    class Snapshot:
+        name, schedule, before_update = "snap", Schedule(every=4), False
+
+        def measure(self, m):
+            return {"theta": torch.cat([p.detach().reshape(-1) for p in m.parameters()]).numpy().copy()}
+
+    sched = Schedule(every=4)
+    probes = [
+        PredictionProbe(x, sched),
+        ConvergenceProbe(x, y.numpy(), FREQS, sched),
+        HammingProbe(x, pairs, sched),
+        ConfusionProbe(x, y, pairs, sched),
+        RegionProbe(x, sched),
+        Snapshot(),
+    ]
+    result = train(model, x, y, TrainConfig(epochs=12, lr=1e-2), probes=probes)
+    shapes = {
+        "prediction": {"pred": (3, N, 1)},
+        "convergence": {"rel_error": (3, 3), "mse": (3,)},
+        "hamming": {"local_mean": (3,), "local_layer_mean": (3, DEPTH), "global_std": (3,)},
+        "confusion": {"local_cos": (3, 12), "global_inner": (3, 7), "global_n_zero": (3,)},
+        "regions": {"all": (3,), "layer2": (3,)},
+    }
+    for name, keys in shapes.items():
+        rec = result.records[name]
+        np.testing.assert_array_equal(rec["epochs"], [0, 4, 8])
+        for key, shape in keys.items():
+            assert rec[key].shape == shape, (name, key)
+    # re-measure on a model loaded with each snapshot
+    replay = MLP(1, WIDTH, DEPTH, 1).double()
+    for k, theta in enumerate(result.records["snap"]["theta"]):
+        torch.nn.utils.vector_to_parameters(torch.as_tensor(theta), replay.parameters())
+        for probe in probes[:5]:
+            again = probe.measure(replay)
+            for key, value in again.items():
+                np.testing.assert_array_equal(result.records[probe.name][key][k], value)

@@ -1,0 +1,226 @@
+"""execute_run: determinism, stored encoding arrays, probe independence, config validation."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from specbias.encodings import GaussianRFF
+from specbias.errors import ConfigError
+from specbias.runs import (
+    ConfusionSpec,
+    ConvergenceSpec,
+    DeadUnitSpec,
+    HammingSpec,
+    PairSpec,
+    PredictionSpec,
+    RegionSpec,
+    RunConfig,
+    _build_probe,
+    execute_run,
+    resolve_device,
+)
+from specbias.seeding import stream_seed
+from specbias.signals import ToneMixture
+from specbias.training import Schedule, TrainConfig
+
+SIGNAL = ToneMixture(n=256, freqs=(2, 5, 9))
+PAIRS = PairSpec(local_windows=3, local_per_window=10, global_pairs=40)
+PROBES = (
+    ConvergenceSpec(Schedule(every=5)),
+    HammingSpec(Schedule(every=10), PAIRS),
+    ConfusionSpec(Schedule(last=True), PAIRS),
+    RegionSpec(Schedule(every=10)),
+    DeadUnitSpec(Schedule(every=10)),
+    PredictionSpec(Schedule(last=True)),
+)
+
+
+def config(**kwargs):
+    base = {
+        "signal": SIGNAL,
+        "input": "raw01",
+        "width": 16,
+        "depth": 2,
+        "train": TrainConfig(epochs=20, lr=1e-2),
+        "probes": PROBES,
+        "seed": 3,
+    }
+    return RunConfig(**{**base, **kwargs})
+
+
+def assert_same_arrays(a, b):
+    assert set(a.arrays) == set(b.arrays)
+    for key in a.arrays:
+        np.testing.assert_array_equal(a.arrays[key], b.arrays[key], err_msg=key)
+
+
+@pytest.mark.parametrize("mode", ["clean", "faithful"])
+def test_execute_run_is_deterministic(mode):
+    cfg = config(mode=mode)
+    a = execute_run(cfg)
+    b = execute_run(cfg)
+    assert_same_arrays(a, b)
+    assert a.meta["key"] == b.meta["key"] == cfg.key()
+    for probe in ("convergence", "hamming", "confusion", "regions", "dead", "prediction"):
+        assert a.has(probe)
+    np.testing.assert_array_equal(a.get("convergence", "epochs"), [0, 5, 10, 15])
+    np.testing.assert_array_equal(a.get("confusion", "epochs"), [19])
+    assert a.get("confusion", "local_cos").shape == (1, 30)
+    assert a.get("confusion", "global_cos").shape == (1, 40)
+    assert a.get("prediction", "pred").shape == (1, 256, 1)
+    assert a.get("train", "loss").shape == (20,)
+    assert a.meta["n_params"] == mlp_params(1, 16, 2, 1)
+    assert a.meta["diverged_at"] is None
+    # the stored signal is the one the config describes
+    sig = SIGNAL.build(3)
+    np.testing.assert_array_equal(a.get("signal", "y"), sig.y)
+    np.testing.assert_array_equal(a.get("signal", "phases"), sig.arrays["phases"])
+    np.testing.assert_array_equal(a.get("signal", "freqs"), [2, 5, 9])
+
+
+def mlp_params(i, w, d, o):
+    return (i + 1) * w + (d - 1) * (w + 1) * w + (w + 1) * o
+
+
+def test_different_seeds_differ():
+    a = execute_run(config(seed=0, probes=()))
+    b = execute_run(config(seed=1, probes=()))
+    assert not np.array_equal(a.get("train", "loss"), b.get("train", "loss"))
+
+
+def test_probes_do_not_change_the_run():
+    with_probes = execute_run(config())
+    without = execute_run(config(probes=()))
+    np.testing.assert_array_equal(with_probes.get("train", "loss"), without.get("train", "loss"))
+    assert not without.has("hamming")
+
+
+def test_prediction_matches_manual_training():
+    """An independent rebuild of the run (seeded init, encoded grid, Adam) gives the same prediction."""
+    cfg = config(probes=(PredictionSpec(Schedule(last=True)),), dtype="float64")
+    run = execute_run(cfg)
+    from specbias.models import MLP
+    from specbias.training import train
+
+    sig = SIGNAL.build(3)
+    x = torch.as_tensor(sig.t, dtype=torch.float64)
+    y = torch.as_tensor(sig.y, dtype=torch.float64)
+    torch.manual_seed(stream_seed(3, "init"))
+    model = MLP(1, 16, 2, 1).double()
+    train(model, x, y, cfg.train, seed=3)
+    with torch.no_grad():
+        np.testing.assert_array_equal(run.get("prediction", "pred")[0], model(x).numpy())
+
+
+def test_rff_input_stores_B():
+    cfg = config(
+        input="rff10",
+        probes=(PredictionSpec(Schedule(last=True)),),
+        train=TrainConfig(epochs=5, lr=1e-2),
+        dtype="float64",
+    )
+    run = execute_run(cfg)
+    B = run.get("encoding", "B")
+    assert B.shape == (256, 1)
+    np.testing.assert_array_equal(B, cfg.encoding().B)
+    np.testing.assert_array_equal(B, GaussianRFF(10.0, seed=stream_seed(3, "rff")).B)
+    assert run.meta["in_dim"] == 512
+    assert run.meta["n_params"] == mlp_params(512, 16, 2, 1)
+    # the stored B is the one the network was trained on (the reference redraws it, bug B8):
+    # train by hand on features built from the stored B and compare the predictions
+    from specbias.models import MLP
+    from specbias.training import train
+
+    sig = SIGNAL.build(3)
+    angles = 2 * np.pi * sig.t @ B.T
+    x = torch.as_tensor(np.concatenate([np.sin(angles), np.cos(angles)], axis=1))
+    y = torch.as_tensor(sig.y)
+    torch.manual_seed(stream_seed(3, "init"))
+    model = MLP(512, 16, 2, 1).double()
+    train(model, x, y, cfg.train, seed=3)
+    with torch.no_grad():
+        np.testing.assert_allclose(run.get("prediction", "pred")[0], model(x).numpy(), rtol=1e-8, atol=1e-10)
+    other = config(input="rff10", seed=4, probes=()).encoding().B
+    assert not np.allclose(other, B)
+    assert "encoding/B" not in execute_run(config(probes=(), train=TrainConfig(epochs=2))).arrays
+
+
+def test_aliased_pe_warns_and_is_reported():
+    probes = (PredictionSpec(Schedule(last=True)),)
+    with pytest.warns(UserWarning, match="Nyquist"):
+        run = execute_run(config(input="pe9", probes=probes, train=TrainConfig(epochs=2)))
+    # pe9 (1-D label) has 10 octaves; octave 9 has 256 periods > Nyquist 128 on 256 samples
+    assert run.meta["aliased_features"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = execute_run(config(input="pe8", probes=probes, train=TrainConfig(epochs=2)))
+    assert run.meta["aliased_features"] == 0 and run.meta["in_dim"] == 18
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"width": -1},
+        {"width": 0},
+        {"depth": 0},
+        {"width": 2.0},
+        {"input": "foo"},
+        {"input": "pe-1"},
+        {"input": "rff0"},
+        {"mode": "strict"},
+        {"dtype": "float16"},
+    ],
+)
+def test_run_config_rejects(kwargs):
+    with pytest.raises(ConfigError):
+        config(**kwargs)
+
+
+def test_pair_spec_rejects_zero_counts():
+    for name in ("local_windows", "local_per_window", "global_pairs"):
+        with pytest.raises(ConfigError):
+            PairSpec(**{name: 0})
+
+
+def test_config_key_and_json():
+    a, b = config(), config()
+    assert a.key() == b.key() and len(a.key()) == 16
+    assert config(seed=4).key() != a.key()
+    assert config(train=TrainConfig(epochs=20, lr=math.pi)).key() != a.key()
+    js = a.to_json()
+    assert js["type"] == "RunConfig" and js["width"] == 16 and js["signal"]["freqs"] == [2, 5, 9]
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError):
+            resolve_device("cuda")
+
+
+def test_mode_selects_samplers_and_zero_policy():
+    sig = SIGNAL.build(3)
+    x = torch.as_tensor(sig.t)
+    y = torch.as_tensor(sig.y)
+    pair_spec = PairSpec(local_windows=50, local_per_window=40, global_pairs=4000)
+    spec = ConfusionSpec(Schedule(last=True), pair_spec)
+    faithful = _build_probe(spec, config(mode="faithful"), x, y, sig)
+    clean = _build_probe(spec, config(mode="clean"), x, y, sig)
+    assert faithful.zero == "zero" and clean.zero == "nan"
+    # faithful, N = 256: every reference integer scaled by 256/2048
+    loc, glo = faithful.pairs["local"], faithful.pairs["global"]
+    assert np.any(loc.i == loc.j)  # self-pairs allowed
+    assert np.abs(loc.i - loc.j).max() == 4  # offsets 0..2·round(25/8)−2
+    assert glo.i.min() == 0 and glo.i.max() == 99 and glo.j.min() == 150 and glo.j.max() == 255
+    # clean: no self-pairs, window round(50/2048·256) = 6 samples, blocks [0, 100) and [151, 256)
+    loc, glo = clean.pairs["local"], clean.pairs["global"]
+    assert not np.any(loc.i == loc.j)
+    assert np.abs(loc.i - loc.j).max() == 5
+    assert glo.i.max() == math.ceil(0.39 * 256) - 1 and glo.j.min() == math.ceil(0.586 * 256)
