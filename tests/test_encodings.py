@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from specbias.encodings import (
+    INPUT_GRAMMAR,
+    BasicEncoding,
     GaussianRFF,
     NeRFPE,
     Raw,
+    RestrictedPE,
     aliased_features,
     n_freqs_from_label,
     parse_input,
@@ -268,3 +271,129 @@ def test_warn_if_aliased_warns_only_when_aliased():
         assert warn_if_aliased(Raw(-1, 1), spacing=1 / 2) == 0
     with pytest.warns(UserWarning):
         assert warn_if_aliased(NeRFPE(16, in_dim=2), spacing=1 / 511) == 7 * 4
+
+
+# --------------------------------------------------------------------------- basic and restricted PE
+
+
+@pytest.mark.parametrize("in_dim", [1, 2, 3])
+def test_basic_encoding_formula(in_dim):
+    t = coords(11, in_dim, in_dim)
+    enc = BasicEncoding(in_dim=in_dim)
+    f = enc(t).numpy()
+    expected = np.array(
+        [
+            [math.cos(2 * math.pi * v) for v in row] + [math.sin(2 * math.pi * v) for v in row]
+            for row in t.tolist()
+        ]
+    )
+    assert f.shape == (11, 2 * in_dim) == (11, enc.out_dim)
+    np.testing.assert_allclose(f, expected, atol=1e-13)
+    np.testing.assert_array_equal(enc.frequencies(), np.ones(2 * in_dim))
+    assert BasicEncoding().in_dim == 2 and enc.arrays() == {}
+    with pytest.raises(ConfigError):
+        BasicEncoding(in_dim=0)
+
+
+def ref_rpe_2d(t, omega, dim):
+    copies = dim // 4
+    rows = []
+    for x, y in t.tolist():
+        row = []
+        for c in range(copies):
+            phi = 2 * math.pi * c / copies
+            ax, ay = omega * math.pi * x + phi, omega * math.pi * y + phi
+            row += [math.sin(ax), math.cos(ax), math.sin(ay), math.cos(ay)]
+        rows.append(row)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("omega", [2.0, 32.0, 1024.0])
+@pytest.mark.parametrize("dim", [4, 20, 40])
+def test_restricted_pe_formula(omega, dim):
+    t = coords(13, 2, dim)
+    enc = RestrictedPE(omega, dim)
+    f = enc(t).numpy()
+    assert f.shape == (13, dim) and enc.out_dim == dim and enc.in_dim == 2 and enc.n_copies == dim // 4
+    np.testing.assert_allclose(f, ref_rpe_2d(t, omega, dim), atol=1e-9 * omega)
+    np.testing.assert_allclose(enc.frequencies(), np.full(dim, omega / 2))
+    if dim > 4:  # the phase offsets keep the copies apart
+        assert not np.allclose(f[:, :4], f[:, 4:8])
+
+
+def test_restricted_pe_copies_are_rotations_of_one_copy():
+    """Every copy is a linear map of copy 0: the feature matrix has rank 4 whatever the dimension."""
+    t = coords(200, 2, 5)
+    for dim in (4, 20, 40):
+        assert np.linalg.matrix_rank(RestrictedPE(32.0, dim)(t).numpy(), tol=1e-8) == 4
+    assert np.linalg.matrix_rank(NeRFPE(5, in_dim=2)(t).numpy(), tol=1e-8) == 20
+
+
+def test_restricted_pe_1d_and_phases():
+    t = coords(7, 1, 2)
+    enc = RestrictedPE(4.0, 6, in_dim=1)
+    np.testing.assert_allclose(enc.phases(), [0, 2 * math.pi / 3, 4 * math.pi / 3])
+    x = t[:, 0].numpy()
+    expected = np.stack(
+        [fn(4 * math.pi * x + 2 * math.pi * c / 3) for c in range(3) for fn in (np.sin, np.cos)], axis=1
+    )
+    np.testing.assert_allclose(enc(t).numpy(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"omega": 0.0, "dim": 4},
+        {"omega": -2.0, "dim": 4},
+        {"omega": math.nan, "dim": 4},
+        {"omega": math.inf, "dim": 4},
+        {"omega": 2.0, "dim": 0},
+        {"omega": 2.0, "dim": -4},
+        {"omega": 2.0, "dim": 6},
+        {"omega": 2.0, "dim": 3, "in_dim": 1},
+        {"omega": 2.0, "dim": 4, "in_dim": 0},
+    ],
+)
+def test_restricted_pe_bad_config(kwargs):
+    with pytest.raises(ConfigError):
+        RestrictedPE(**kwargs)
+
+
+def test_restricted_pe_error_names_the_value():
+    with pytest.raises(ConfigError, match=r"multiple of 4.*got 6"):
+        RestrictedPE(2.0, 6)
+    with pytest.raises(ConfigError, match="got -1"):
+        RestrictedPE(-1.0, 4)
+
+
+def test_restricted_pe_aliasing():
+    # a 64-pixel raw grid (spacing 1/64) has Nyquist 32 cycles: ω = 2^10 has 512 and aliases
+    assert aliased_features(RestrictedPE(1024.0, 4), 1 / 64).tolist() == [0, 1, 2, 3]
+    assert aliased_features(RestrictedPE(32.0, 20), 1 / 64).size == 0
+    assert aliased_features(BasicEncoding(), 1 / 64).size == 0
+
+
+# --------------------------------------------------------------------------- 2D labels
+
+
+def test_parse_input_2d_labels():
+    assert parse_input("pe5", in_dim=2, convention="2d").out_dim == 20
+    rff = parse_input("rff14", in_dim=2, convention="2d", seed=1)
+    assert rff.out_dim == 512 and rff.B.shape == (256, 2) and rff.sigma == 14.0
+    enc = parse_input("basic", in_dim=2, convention="2d")
+    assert isinstance(enc, BasicEncoding) and enc.out_dim == 4
+    enc = parse_input("rpe32x20", in_dim=2, convention="2d")
+    assert isinstance(enc, RestrictedPE) and (enc.omega, enc.dim, enc.in_dim) == (32.0, 20, 2)
+    assert parse_input("rpe1024x40", in_dim=2).out_dim == 40
+    assert parse_input("rpe2.5x8", in_dim=2).omega == 2.5
+    assert parse_input("rpe3x6").in_dim == 1  # 1D: a multiple of 2
+    for word in ("basic", "rpe<omega>x<dim>", "raw01", "pe<L>", "rff<sigma>"):
+        assert word in INPUT_GRAMMAR
+
+
+@pytest.mark.parametrize(
+    "label", ["rpe0x4", "rpe32x6", "rpe32", "rpex4", "rpe32x0", "rpe-2x4", "basic2", "Basic"]
+)
+def test_parse_input_rejects_2d_labels(label):
+    with pytest.raises(ConfigError):
+        parse_input(label, in_dim=2, convention="2d")

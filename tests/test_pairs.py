@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -9,7 +10,15 @@ import numpy as np
 import pytest
 
 from specbias.errors import ConfigError
-from specbias.metrics.pairs import LOCAL_WINDOW, Pairs, global_pairs_1d, local_pairs_1d
+from specbias.metrics.pairs import (
+    LOCAL_WINDOW,
+    Pairs,
+    global_pairs_1d,
+    global_pairs_2d,
+    local_pairs_1d,
+    local_pairs_2d,
+    random_pairs,
+)
 
 
 def groups(p: Pairs, per_window: int):
@@ -121,8 +130,8 @@ def test_clean_local_offsets_roughly_uniform():
 def test_clean_global_blocks(n):
     rng = np.random.default_rng(n)
     p = global_pairs_1d(n, rng, n_pairs=200_000)
-    hi_near = math.ceil(Fraction(39, 100) * n)
-    lo_far = math.ceil(Fraction(586, 1000) * n)
+    hi_near = math.ceil(Fraction(800, 2048) * n)
+    lo_far = math.ceil(Fraction(1200, 2048) * n)  # 2048: the reference's 0..799 and 1200..
     assert p.i.min() == 0 and p.i.max() == hi_near - 1
     assert p.j.min() == lo_far and p.j.max() == n - 1
     assert np.unique(p.i).size == hi_near
@@ -151,3 +160,181 @@ def test_window_of_whole_domain_is_allowed():
 def test_impossible_global_blocks_raise(near, far):
     with pytest.raises(ConfigError):
         global_pairs_1d(100, np.random.default_rng(0), n_pairs=5, near=near, far=far)
+
+
+# --------------------------------------------------------------------------- 2D local
+
+
+def patch_blocks(p: Pairs, w: int, per_patch: int):
+    """Rows and columns of both ends of each pair, grouped ``(patches, per_patch)``."""
+    i, j = p.i.reshape(-1, per_patch), p.j.reshape(-1, per_patch)
+    return i // w, i % w, j // w, j % w
+
+
+def all_patch_pairs(top: int, left: int, side: int, w: int) -> set[tuple[int, int]]:
+    """Every unordered pair of distinct pixels of the patch, as (earlier, later) flat indices."""
+    pix = [(top + r) * w + left + c for r in range(side) for c in range(side)]
+    return set(itertools.combinations(sorted(pix), 2))
+
+
+def test_faithful_local_2d_matches_reference():
+    h = w = 64
+    rng = np.random.default_rng(0)
+    p = local_pairs_2d(h, w, rng, n_patches=3000, faithful=True)
+    assert len(p) == 3000 * 36
+    ri, ci, rj, cj = patch_blocks(p, w, 36)
+    rows = np.concatenate([ri, rj], axis=1)
+    cols = np.concatenate([ci, cj], axis=1)
+    centre_r = rows.min(axis=1) + 1
+    centre_c = cols.min(axis=1) + 1
+    np.testing.assert_array_equal(rows.max(axis=1) - rows.min(axis=1), 2)  # 3×3 patches
+    np.testing.assert_array_equal(cols.max(axis=1) - cols.min(axis=1), 2)
+    assert centre_r.min() == 4 and centre_r.max() == 59 and np.unique(centre_r).size == 56
+    assert centre_c.min() == 4 and centre_c.max() == 59 and np.unique(centre_c).size == 56
+    assert not np.any(p.i == p.j)
+    i, j = p.i.reshape(-1, 36), p.j.reshape(-1, 36)
+    for k in range(0, 3000, 97):
+        got = set(zip(i[k].tolist(), j[k].tolist()))
+        assert got == all_patch_pairs(centre_r[k] - 1, centre_c[k] - 1, 3, w)
+
+
+def test_faithful_local_2d_scales_the_centres():
+    rng = np.random.default_rng(1)
+    p = local_pairs_2d(128, 128, rng, n_patches=5000, faithful=True)
+    ri, ci, rj, cj = patch_blocks(p, 128, 36)
+    centre_r = np.minimum(ri.min(axis=1), rj.min(axis=1)) + 1
+    assert centre_r.min() == 8 and centre_r.max() == 118  # 4·2 .. 59·2
+    centre_c = np.minimum(ci.min(axis=1), cj.min(axis=1)) + 1
+    assert centre_c.min() == 8 and centre_c.max() == 118
+    np.testing.assert_array_equal(np.maximum(ri.max(axis=1), rj.max(axis=1)) + 1 - centre_r, 2)
+    np.testing.assert_array_equal(np.maximum(ci.max(axis=1), cj.max(axis=1)) + 1 - centre_c, 2)
+    with pytest.raises(ConfigError, match="pairs_per_patch=5"):
+        local_pairs_2d(64, 64, rng, n_patches=2, pairs_per_patch=5, faithful=True)
+    with pytest.raises(ConfigError, match="8×8"):
+        local_pairs_2d(8, 8, rng, n_patches=2, faithful=True)
+
+
+@pytest.mark.parametrize("size,side", [(64, 3), (128, 6), (512, 24), (100, 5)])
+def test_clean_local_2d_all_pairs_of_a_fractional_patch(size, side):
+    rng = np.random.default_rng(size)
+    n_patches = 3 if size == 512 else 40
+    per = side * side * (side * side - 1) // 2
+    p = local_pairs_2d(size, size, rng, n_patches=n_patches)
+    assert len(p) == n_patches * per
+    assert not np.any(p.i == p.j) and np.all(p.i < p.j)
+    i, j = p.i.reshape(-1, per), p.j.reshape(-1, per)
+    for k in range(n_patches):
+        ends = np.concatenate([i[k], j[k]])
+        top, left = ends.min() // size, (ends % size).min()
+        assert 0 <= top <= size - side and 0 <= left <= size - side
+        assert set(zip(i[k].tolist(), j[k].tolist())) == all_patch_pairs(top, left, side, size)
+
+
+def test_clean_local_2d_positions_cover_every_fit():
+    rng = np.random.default_rng(2)
+    h, w = 20, 30  # non-square: side round(3/64·30) = 1 -> 2
+    p = local_pairs_2d(h, w, rng, n_patches=20_000)
+    ri, ci, rj, cj = patch_blocks(p, w, 6)
+    top = np.minimum(ri.min(axis=1), rj.min(axis=1))
+    left = np.minimum(ci.min(axis=1), cj.min(axis=1))
+    np.testing.assert_array_equal(np.unique(top), np.arange(h - 1))
+    np.testing.assert_array_equal(np.unique(left), np.arange(w - 1))
+    np.testing.assert_array_equal(np.maximum(ri.max(axis=1), rj.max(axis=1)) - top, 1)
+
+
+def test_clean_local_2d_sampled_pairs_per_patch():
+    rng = np.random.default_rng(3)
+    side, per = 6, 200  # 128²: 6×6 patches hold 630 unordered pairs
+    p = local_pairs_2d(128, 128, rng, n_patches=50, pairs_per_patch=per)
+    assert len(p) == 50 * per
+    assert np.all(p.i < p.j)
+    i, j = p.i.reshape(-1, per), p.j.reshape(-1, per)
+    for k in range(50):
+        ends = np.concatenate([i[k], j[k]])
+        top, left = ends.min() // 128, (ends % 128).min()
+        got = list(zip(i[k].tolist(), j[k].tolist()))
+        assert len(set(got)) == per  # no pair drawn twice
+        assert set(got) <= all_patch_pairs(top, left, side, 128)
+    full = local_pairs_2d(128, 128, rng, n_patches=2, pairs_per_patch=630)
+    assert len(set(zip(full.i[:630].tolist(), full.j[:630].tolist()))) == 630
+    with pytest.raises(ConfigError, match="631"):
+        local_pairs_2d(128, 128, rng, n_patches=2, pairs_per_patch=631)
+
+
+@pytest.mark.parametrize("patch", [0.0, -0.1, 1.5, math.nan])
+def test_clean_local_2d_rejects_impossible_patch(patch):
+    with pytest.raises(ConfigError):
+        local_pairs_2d(64, 64, np.random.default_rng(0), n_patches=2, patch=patch)
+
+
+# --------------------------------------------------------------------------- 2D global
+
+
+def split_global(p: Pairs, w: int):
+    return p.i // w, p.i % w, p.j // w, p.j % w
+
+
+def test_faithful_global_2d_matches_reference():
+    rng = np.random.default_rng(4)
+    n = 100_000
+    p = global_pairs_2d(64, 64, rng, n_pairs=n, faithful=True)
+    assert len(p) == n
+    r1, c1, r2, c2 = split_global(p, 64)
+    assert r1.min() == 0 and r1.max() == 24 and np.unique(r1).size == 25
+    assert r2.min() == 35 and r2.max() == 62 and np.unique(r2).size == 28  # 63 exclusive (B5)
+    anti = c1 >= 35
+    main = c1 <= 24
+    assert np.all(anti | main)
+    # anti-diagonal: p1 top-right, p2 bottom-left; main diagonal: p1 top-left, p2 bottom-right
+    assert c1[anti].min() == 35 and c1[anti].max() == 62 and c2[anti].min() == 0 and c2[anti].max() == 24
+    assert c1[main].min() == 0 and c1[main].max() == 24 and c2[main].min() == 35 and c2[main].max() == 62
+    assert abs(anti.sum() - n / 2) < 5 * math.sqrt(n / 4)
+
+
+@pytest.mark.parametrize("size", [64, 128, 512, 100])
+def test_clean_global_2d_blocks(size):
+    rng = np.random.default_rng(size)
+    n = 200_000
+    p = global_pairs_2d(size, size, rng, n_pairs=n)
+    hi_near = math.ceil(Fraction(25, 64) * size)  # 64: 25
+    lo_far = math.ceil(Fraction(35, 64) * size)  # 64: 35, the reference's far block
+    r1, c1, r2, c2 = split_global(p, size)
+    assert r1.min() == 0 and r1.max() == hi_near - 1
+    assert r2.min() == lo_far and r2.max() == size - 1
+    anti = c1 >= lo_far
+    main = c1 < hi_near
+    assert np.all(anti ^ main)
+    assert np.all(c2[anti] < hi_near) and np.all(c2[main] >= lo_far)
+    assert c1[main].min() == 0 and c1[anti].max() == size - 1
+    assert c2[anti].min() == 0 and c2[main].max() == size - 1
+    assert abs(anti.sum() - n / 2) < 5 * math.sqrt(n / 4)
+
+
+def test_global_2d_non_square_and_errors():
+    rng = np.random.default_rng(5)
+    p = global_pairs_2d(40, 100, rng, n_pairs=50_000, near=0.25, far=0.5)
+    r1, c1, r2, c2 = split_global(p, 100)
+    assert r1.max() == 9 and r2.min() == 20 and r2.max() == 39
+    assert c1.max() == 99 and c2.max() == 99 and min(c1.min(), c2.min()) == 0
+    assert np.all((c1 < 25) | (c1 >= 50))
+    for near, far in [(0.0, 0.5), (0.6, 0.5), (0.4, 1.0)]:
+        with pytest.raises(ConfigError):
+            global_pairs_2d(64, 64, rng, n_pairs=5, near=near, far=far)
+
+
+# --------------------------------------------------------------------------- random pairs
+
+
+def test_random_pairs():
+    rng = np.random.default_rng(6)
+    p = random_pairs(50, rng, n_pairs=200_000)
+    assert len(p) == 200_000 and not np.any(p.i == p.j)
+    assert p.i.min() == 0 and p.i.max() == 49 and p.j.min() == 0 and p.j.max() == 49
+    counts = np.bincount(p.i, minlength=50)
+    assert np.abs(counts - 4000).max() < 5 * math.sqrt(4000)
+    loose = random_pairs(3, rng, n_pairs=1000, distinct=False)
+    assert np.any(loose.i == loose.j)
+    with pytest.raises(ConfigError):
+        random_pairs(1, rng, n_pairs=3)
+    with pytest.raises(ConfigError):
+        random_pairs(10, rng, n_pairs=-1)

@@ -119,14 +119,17 @@ def test_confusion_probe_equals_gradient_confusion(zero):
 def test_region_probe_matches_metric_and_reference():
     x, _, model, _ = setup()
     out = RegionProbe(x, SCHED).measure(model)
-    assert set(out) == {"layer1", "layer2", "layer3", "all"}
+    assert set(out) == {"layer1", "layer2", "layer3", "all", "upto1", "upto2", "saturated"}
     assert all(v.shape == () for v in out.values())
     ref = region_counts(activation_patterns(model, x))
-    assert {k: int(v) for k, v in out.items()} == ref
+    assert {k: int(out[k]) for k in ref} == ref
     bits = ref_bits(model, x)
     for layer, b in enumerate(bits):
         assert int(out[f"layer{layer + 1}"]) == len({tuple(r) for r in b.tolist()})
-    assert int(out["all"]) == len({tuple(r) for r in np.concatenate(bits, 1).tolist()})
+    upto = [len({tuple(r) for r in np.concatenate(bits[: d + 1], 1).tolist()}) for d in range(len(bits))]
+    assert [int(out["upto1"]), int(out["upto2"]), int(out["all"])] == upto
+    assert upto == sorted(upto), "counts over layers 1..l are monotone in l"
+    assert int(out["saturated"]) == int(upto[-1] == x.shape[0])
 
 
 def test_dead_unit_probe_matches_metric_and_reference():

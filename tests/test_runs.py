@@ -21,6 +21,7 @@ from specbias.runs import (
     RegionSpec,
     RunConfig,
     _build_probe,
+    _Data,
     execute_run,
     resolve_device,
 )
@@ -211,16 +212,17 @@ def test_mode_selects_samplers_and_zero_policy():
     y = torch.as_tensor(sig.y)
     pair_spec = PairSpec(local_windows=50, local_per_window=40, global_pairs=4000)
     spec = ConfusionSpec(Schedule(last=True), pair_spec)
-    faithful = _build_probe(spec, config(mode="faithful"), x, y, sig)
-    clean = _build_probe(spec, config(mode="clean"), x, y, sig)
+    data = _Data(x=x, y=y, signal=sig, shape=sig.shape)
+    faithful = _build_probe(spec, config(mode="faithful"), data)
+    clean = _build_probe(spec, config(mode="clean"), data)
     assert faithful.zero == "zero" and clean.zero == "nan"
     # faithful, N = 256: every reference integer scaled by 256/2048
     loc, glo = faithful.pairs["local"], faithful.pairs["global"]
     assert np.any(loc.i == loc.j)  # self-pairs allowed
     assert np.abs(loc.i - loc.j).max() == 4  # offsets 0..2·round(25/8)−2
     assert glo.i.min() == 0 and glo.i.max() == 99 and glo.j.min() == 150 and glo.j.max() == 255
-    # clean: no self-pairs, window round(50/2048·256) = 6 samples, blocks [0, 100) and [151, 256)
+    # clean: no self-pairs, window round(50/2048·256) = 6 samples, blocks [0, 100) and [150, 256)
     loc, glo = clean.pairs["local"], clean.pairs["global"]
     assert not np.any(loc.i == loc.j)
     assert np.abs(loc.i - loc.j).max() == 5
-    assert glo.i.max() == math.ceil(0.39 * 256) - 1 and glo.j.min() == math.ceil(0.586 * 256)
+    assert glo.i.max() == math.ceil(800 / 2048 * 256) - 1 and glo.j.min() == math.ceil(1200 / 2048 * 256)

@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specbias.metrics.spectrum import first_epoch_below, frequency_convergence, residual_spectrum, spectrum
+from specbias.errors import ConfigError
+from specbias.metrics.spectrum import (
+    first_epoch_below,
+    frequency_convergence,
+    psnr,
+    radial_band_edges,
+    radial_band_energy,
+    radial_band_error,
+    radial_bands,
+    residual_spectrum,
+    spectrum,
+)
 
 
 def grid(n):
@@ -155,3 +166,129 @@ def test_residual_spectrum():
     # float32 inputs are promoted before subtracting
     p32 = pred.astype(np.float32)
     np.testing.assert_allclose(residual_spectrum(p32, target), spectrum(p32.astype(np.float64) - target))
+
+
+# --------------------------------------------------------------------------- 2D radial bands
+
+
+def image_grid(h, w):
+    """Row-major (x, y) = (col/W, row/H), written out independently of the package."""
+    return np.array([[c / w, r / h] for r in range(h) for c in range(w)])
+
+
+def cosine_2d(h, w, kx, ky, phase=0.0):
+    xy = image_grid(h, w)
+    return np.cos(2 * np.pi * (kx * xy[:, 0] + ky * xy[:, 1]) + phase)
+
+
+def test_radial_band_edges():
+    np.testing.assert_allclose(
+        radial_band_edges((64, 64), 8), [*(b * 32 / 7 for b in range(8)), np.sqrt(2) * 32], rtol=1e-15
+    )
+    np.testing.assert_array_equal(radial_band_edges((64, 64), 5), [0, 8, 16, 24, 32, np.hypot(32, 32)])
+    np.testing.assert_array_equal(radial_band_edges((32, 48), 3), [0, 8, 16, np.hypot(16, 24)])
+    with pytest.raises(ConfigError, match="got 1"):
+        radial_band_edges((64, 64), 1)
+    with pytest.raises(ConfigError):
+        radial_band_edges((64,), 8)
+
+
+@pytest.mark.parametrize("shape,n_bands,width", [((64, 64), 5, 8), ((32, 48), 5, 4), ((16, 16), 3, 4)])
+def test_radial_bands_against_integer_reference(shape, n_bands, width):
+    h, w = shape
+    bands = radial_bands(shape, n_bands)
+    assert bands.shape == (h, w)
+    nyq2 = (min(h, w) // 2) ** 2
+    for row in range(h):
+        for col in range(w):
+            ky = row if row < h / 2 else row - h  # fftfreq order
+            kx = col if col < w / 2 else col - w
+            r2 = kx * kx + ky * ky
+            if r2 == 0:
+                expected = -1  # DC: no band
+            elif r2 > nyq2:
+                expected = n_bands - 1  # corners
+            else:  # [b·width, (b+1)·width), radius ν joining the last inner band
+                expected = min(max(b for b in range(n_bands) if (b * width) ** 2 <= r2), n_bands - 2)
+            assert bands[row, col] == expected, (row, col)
+
+
+@pytest.mark.parametrize(
+    "kx,ky,band",
+    [
+        (3, 4, 1),  # |k| = 5 in [32/7, 64/7)
+        (1, 0, 0),
+        (0, 32, 6),  # axis Nyquist: last inner band
+        (20, 30, 7),  # |k| ≈ 36.1 > 32: corner band
+        (-13, 9, 3),  # |k| ≈ 15.8 in [96/7, 128/7)
+    ],
+)
+def test_pure_cosine_energy_in_its_band_only(kx, ky, band):
+    y = cosine_2d(64, 64, kx, ky, phase=0.3)[:, None]
+    energy = radial_band_energy(y, (64, 64), 8)
+    total = np.mean(y**2) - np.mean(y) ** 2  # Parseval, DC removed
+    np.testing.assert_allclose(energy[band], total, rtol=1e-12)
+    assert np.delete(energy, band).max() < 1e-25
+    err = radial_band_error(np.zeros_like(y), y, (64, 64), 8)
+    assert err[band] == pytest.approx(1.0, abs=1e-12)
+    assert np.isnan(np.delete(err, band)).all()  # no target energy elsewhere
+    # the residual of a prediction that gets another band wrong lands only in that band
+    other = cosine_2d(64, 64, 0, 2)[:, None]
+    res = radial_band_energy((y + other) - y, (64, 64), 8)
+    assert res[0] == pytest.approx(0.5) and np.delete(res, 0).max() < 1e-25
+
+
+def test_band_energy_matches_explicit_dft():
+    rng = np.random.default_rng(0)
+    h, w, c = 6, 8, 2
+    v = rng.standard_normal((h * w, c))
+    img = v.reshape(h, w, c)
+    n_bands = 3
+    bands = radial_bands((h, w), n_bands)
+    expected = np.zeros(n_bands)
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    for u in range(h):
+        for k in range(w):
+            basis = np.exp(-2j * np.pi * (u * rows / h + k * cols / w))
+            coeff = (basis[:, :, None] * img).sum(axis=(0, 1)) / (h * w)
+            if bands[u, k] >= 0:
+                expected[bands[u, k]] += np.sum(np.abs(coeff) ** 2)
+    np.testing.assert_allclose(radial_band_energy(v, (h, w), n_bands), expected, rtol=1e-12)
+    # Parseval: bands + DC = mean square, summed over channels
+    dc = np.sum(img.mean(axis=(0, 1)) ** 2)
+    np.testing.assert_allclose(expected.sum() + dc, np.sum(np.mean(v**2, axis=0)), rtol=1e-12)
+    # the layouts (N, C), (H, W, C), (N,) and (H, W) agree
+    np.testing.assert_allclose(radial_band_energy(img, (h, w), n_bands), expected, rtol=1e-12)
+    one = radial_band_energy(v[:, 0], (h, w), n_bands)
+    np.testing.assert_allclose(radial_band_energy(img[:, :, 0], (h, w), n_bands), one, rtol=1e-12)
+
+
+def test_radial_band_error_limits_and_scaling():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 255, (64 * 64, 3)) / 255
+    np.testing.assert_array_equal(radial_band_error(y.copy(), y, (64, 64)), np.zeros(8))
+    np.testing.assert_allclose(radial_band_error(np.zeros_like(y), y, (64, 64)), np.ones(8), atol=1e-12)
+    np.testing.assert_allclose(radial_band_error(0.25 * y, y, (64, 64)), np.full(8, 0.5625), atol=1e-12)
+    # a constant offset is DC only: no band sees it
+    np.testing.assert_allclose(radial_band_error(y + 0.2, y, (64, 64)), np.zeros(8), atol=1e-20)
+    # channels add energies: channel 1 learned, channel 0 not, same spectrum -> 1/2
+    two = np.stack([y[:, 0], y[:, 0]], axis=1)
+    pred = np.stack([np.zeros(4096), y[:, 0]], axis=1)
+    np.testing.assert_allclose(radial_band_error(pred, two, (64, 64), 4), np.full(4, 0.5), atol=1e-12)
+    with pytest.raises(ConfigError):
+        radial_band_error(y[:100], y[:100], (64, 64))
+    with pytest.raises(ConfigError):
+        radial_band_error(y[:, :2], y, (64, 64))
+
+
+def test_psnr_by_hand():
+    y = np.zeros((4, 1))
+    assert psnr(y + 0.1, y) == pytest.approx(20.0, abs=1e-12)
+    pred = np.array([[0.1], [0.3], [0.0], [0.0]])  # MSE = (0.01 + 0.09) / 4 = 0.025
+    assert psnr(pred, y) == pytest.approx(10 * np.log10(1 / 0.025), abs=1e-12)
+    assert psnr(pred, y) == pytest.approx(16.020599913279625, abs=1e-12)
+    assert psnr(pred * 255, y, data_range=255.0) == pytest.approx(16.020599913279625, abs=1e-9)
+    assert psnr(y, y) == float("inf")
+    assert isinstance(psnr(pred, y), float)
+    with pytest.raises(ConfigError, match="got 0"):
+        psnr(pred, y, data_range=0.0)

@@ -9,7 +9,8 @@ import pytest
 
 from specbias.cli import main
 from specbias.experiments import EXPERIMENTS, get_experiment
-from specbias.experiments.study1d import PAPER_1D, V1_1D, _compare
+from specbias.experiments.analysis import compare
+from specbias.experiments.study1d import PAPER_1D, V1_1D
 from specbias.metrics.pairs import LOCAL_WINDOW
 from tests.conftest import TINY
 
@@ -91,10 +92,10 @@ def test_reproduce_runs_each_experiment_once_sharing_runs(tmp_path):
 
 def test_findings_are_computed_and_can_fail():
     summary = {"raw01": {"hamming_local": 5.0}, "pe6": {"hamming_local": 2.0}}
-    finding = _compare("local Hamming raw < PE", summary, "raw01", "pe6", "hamming_local", "<")
+    finding = compare("local Hamming raw < PE", summary, "raw01", "pe6", "hamming_local", "<")
     assert finding is not None and finding.holds is False
     assert "5" in finding.detail and "2" in finding.detail
-    assert _compare("x", summary, "raw01", "pe3", "hamming_local", "<") is None
+    assert compare("x", summary, "raw01", "pe3", "hamming_local", "<") is None
 
 
 def test_faithful_mode_shares_phases_across_seeds(tmp_path):

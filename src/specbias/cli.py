@@ -94,11 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     over.add_argument("--lr", type=float, help="learning rate")
     over.add_argument("--width", type=int, help="hidden units per layer")
     over.add_argument("--depth", type=int, help="number of hidden layers")
-    over.add_argument("--n", type=int, help="number of 1D samples on [0,1)")
+    over.add_argument("--n", type=int, help="number of 1D samples on [0,1) (1D experiments)")
+    over.add_argument("--size", type=int, help="image side in pixels (2D experiments)")
     over.add_argument(
         "--inputs",
         type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-        help=f"comma-separated inputs from: {INPUT_GRAMMAR} (1D 'pe<L>': L = largest exponent)",
+        help=f"comma-separated inputs from: {INPUT_GRAMMAR} (1D 'pe<L>': L = largest exponent; "
+        "2D: L = number of octaves)",
     )
     over.add_argument(
         "--mode",
@@ -144,7 +146,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{exp.id:<5} {exp.title} -- {exp.claim}")
         return 0
     if args.command == "run":
-        overrides = {k: getattr(args, k) for k in ("epochs", "lr", "width", "depth", "n", "inputs", "mode")}
+        overrides = {
+            k: getattr(args, k) for k in ("epochs", "lr", "width", "depth", "n", "size", "inputs", "mode")
+        }
         return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
     ids = args.only or list(EXPERIMENTS)
     return _execute([plan(get_experiment(i), args.profile, args.seeds, {}) for i in ids], args)

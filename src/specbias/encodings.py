@@ -12,6 +12,16 @@ grid once and the network sees the features.
   from the run's seed and kept with the run (Tancik et al. 2020). The reference redraws ``B``
   between training and evaluation (bug B8); here ``B`` is an attribute of the object, so the
   features a probe sees are the ones the network was trained on.
+* :class:`BasicEncoding` -- Tancik et al. (2020)'s "basic" mapping ``γ(v) = [cos(2πv), sin(2πv)]``:
+  all cosines (one per coordinate) then all sines, one period over ``[0, 1)``.
+* :class:`RestrictedPE` -- **a reconstruction** of the v1 appendix's "restricted PE" (E16; the
+  reference lists the option but never implements it, bug B15): ``dim/(2·in_dim)`` copies of
+  ``[sin(ωπx + φ_c), cos(ωπx + φ_c), sin(ωπy + φ_c), cos(ωπy + φ_c)]`` (``dim/4`` copies in 2D), a
+  single frequency ω on every feature, with the fixed phase ``φ_c = 2πc/n_copies`` on copy ``c``
+  so that no two copies are identical. Each coordinate's features lie on a circle (the features
+  on a torus: the appendix's "Hypersphere" legend). Every copy is a rotation of copy 0
+  (``sin(θ+φ) = sin θ cos φ + cos θ sin φ``), so the copies add no function a first linear layer
+  could not already form: raising ``dim`` alone should not raise capacity, which is E16's claim.
 
 Paper labels. The 1D scripts call ``[sin(2^l πt), cos(2^l πt)], l = 0..p`` "L = p" (largest
 exponent), the 2D scripts call L the *number* of octaves. We keep one parameter, ``n_freqs``
@@ -167,6 +177,72 @@ class GaussianRFF(Encoding):
         return {"B": self.B}
 
 
+@dataclass(frozen=True)
+class BasicEncoding(Encoding):
+    """Tancik et al. (2020) basic mapping ``[cos(2πv_1), …, cos(2πv_d), sin(2πv_1), …, sin(2πv_d)]``."""
+
+    in_dim: int = 2
+
+    def __post_init__(self) -> None:
+        _check_in_dim(self.in_dim)
+
+    @property
+    def out_dim(self) -> int:
+        return 2 * self.in_dim
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * t
+        return torch.cat((torch.cos(angles), torch.sin(angles)), dim=1)
+
+    def frequencies(self) -> np.ndarray:
+        return np.ones(2 * self.in_dim)
+
+
+@dataclass(frozen=True)
+class RestrictedPE(Encoding):
+    """Restricted PE (E16) -- a reconstruction, not the paper's code (see the module docstring).
+
+    Copy ``c = 0..n_copies-1`` (``n_copies = dim/(2·in_dim)``) holds, per coordinate ``v``,
+    ``sin(ωπv + φ_c), cos(ωπv + φ_c)`` with ``φ_c = 2πc/n_copies``. Every feature has
+    ``ω/2`` periods over ``[0, 1]``.
+    """
+
+    omega: float
+    dim: int
+    in_dim: int = 2
+
+    def __post_init__(self) -> None:
+        _check_in_dim(self.in_dim)
+        if not (math.isfinite(self.omega) and self.omega > 0):
+            raise ConfigError(f"restricted PE frequency omega must be > 0, got {self.omega}")
+        if self.dim < 1 or self.dim % (2 * self.in_dim):
+            raise ConfigError(
+                f"restricted PE dimension must be a positive multiple of {2 * self.in_dim} "
+                f"(2 × input dimension {self.in_dim}), got {self.dim}"
+            )
+
+    @property
+    def n_copies(self) -> int:
+        return self.dim // (2 * self.in_dim)
+
+    @property
+    def out_dim(self) -> int:
+        return self.dim
+
+    def phases(self) -> np.ndarray:
+        """``φ_c = 2πc/n_copies`` for each copy."""
+        return 2 * math.pi * np.arange(self.n_copies) / self.n_copies
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        phases = torch.as_tensor(self.phases(), dtype=t.dtype, device=t.device)
+        angles = self.omega * math.pi * t[:, None, :] + phases[None, :, None]  # (N, copies, in_dim)
+        feats = torch.stack((torch.sin(angles), torch.cos(angles)), dim=-1)  # (N, copies, d, 2)
+        return feats.reshape(t.shape[0], -1)
+
+    def frequencies(self) -> np.ndarray:
+        return np.full(self.dim, self.omega / 2)
+
+
 def n_freqs_from_label(label: int, convention: str) -> int:
     """Map the paper's PE label L to a number of octaves.
 
@@ -201,14 +277,15 @@ def warn_if_aliased(encoding: Encoding, spacing: float) -> int:
 
 
 _NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
-INPUT_GRAMMAR = "raw01, raw11, raw<lo>_<hi>, pe<L>, rff<sigma>"
+INPUT_GRAMMAR = "raw01, raw11, raw<lo>_<hi>, pe<L>, rff<sigma>, basic, rpe<omega>x<dim>"
 
 
 def parse_input(label: str, *, in_dim: int = 1, convention: str = "1d", seed: int = 0) -> Encoding:
-    """Build an encoding from an input label: ``raw01``, ``raw11``, ``raw-2_2``, ``pe6``, ``rff10``.
+    """Build an encoding from an input label: ``raw01``, ``raw11``, ``raw-2_2``, ``pe6``, ``rff10``,
+    ``basic`` or ``rpe32x20``.
 
     ``pe<L>`` uses the paper's label convention for the domain (see :func:`n_freqs_from_label`);
-    ``rff<σ>`` draws its ``B`` from ``seed``.
+    ``rff<σ>`` draws its ``B`` from ``seed``; ``rpe<ω>x<dim>`` is :class:`RestrictedPE`.
     """
     if label == "raw01":
         return Raw(0.0, 1.0, in_dim=in_dim)
@@ -220,4 +297,8 @@ def parse_input(label: str, *, in_dim: int = 1, convention: str = "1d", seed: in
         return NeRFPE(n_freqs_from_label(int(m[1]), convention), in_dim=in_dim)
     if m := re.fullmatch(rf"rff({_NUM})", label):
         return GaussianRFF(float(m[1]), in_dim=in_dim, seed=seed)
+    if label == "basic":
+        return BasicEncoding(in_dim=in_dim)
+    if m := re.fullmatch(rf"rpe({_NUM})x(\d+)", label):
+        return RestrictedPE(float(m[1]), int(m[2]), in_dim=in_dim)
     raise ConfigError(f"unknown encoding {label!r}; allowed: {INPUT_GRAMMAR}")

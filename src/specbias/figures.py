@@ -26,6 +26,9 @@ def input_title(label: str, out_dim: int | None = None) -> str:
         return f"raw [{m[1]},{m[2]})"
     if label.startswith("pe"):
         return f"PE L={label[2:]}{dims}"
+    if label.startswith("rpe"):
+        omega, d = label[3:].split("x")
+        return f"restricted PE ω={omega}, d={d}"
     if label.startswith("rff"):
         return f"RFF σ={label[3:]}{dims}"
     return label
@@ -76,8 +79,11 @@ def mean_std_curves(
     ylabel: str,
     title: str,
     ratio_denominator: int | None = None,
+    panel_title: str = "{} pairs",
+    logy: bool = False,
 ) -> Figure:
-    """Mean ± std bands over seeds; ``series[input][kind]`` is ``(seeds, checkpoints)``."""
+    """Mean ± std bands over seeds; ``series[input][kind]`` is ``(seeds, checkpoints)``, one panel
+    per kind."""
     kinds = list(next(iter(series.values())))
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 3.8), squeeze=False)
     palette = colors(list(series))
@@ -87,9 +93,11 @@ def mean_std_curves(
             mean, std = data.mean(axis=0), data.std(axis=0)
             ax.plot(epochs, mean, color=palette[label], label=input_title(label))
             ax.fill_between(epochs, mean - std, mean + std, color=palette[label], alpha=0.2)
-        ax.set_title(f"{kind} pairs")
+        ax.set_title(panel_title.format(kind))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
+        if logy:
+            ax.set_yscale("log")
         if ratio_denominator:
             sec = ax.secondary_yaxis(
                 "right",
@@ -149,7 +157,13 @@ def convergence_curves(
     return fig
 
 
-def convergence_heatmap(epochs: np.ndarray, freqs: np.ndarray, rel: dict[str, np.ndarray]) -> Figure:
+def convergence_heatmap(
+    epochs: np.ndarray,
+    freqs: np.ndarray,
+    rel: dict[str, np.ndarray],
+    ylabel: str = "target frequency k",
+    title: str = "Per-frequency relative error over training (mean over seeds)",
+) -> Figure:
     """Frequency × epoch heatmap of the seed-mean relative error, one panel per input."""
     n = len(rel)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False, sharey=True, layout="constrained")
@@ -168,9 +182,71 @@ def convergence_heatmap(epochs: np.ndarray, freqs: np.ndarray, rel: dict[str, np
         ax.set_yticks(range(len(freqs)), [str(k) for k in freqs], fontsize=7)
         ax.set_title(input_title(label))
         ax.set_xlabel("epoch")
-    axes[0][0].set_ylabel("target frequency k")
-    fig.colorbar(image, ax=axes[0].tolist(), label="relative error |R(k)| / |Y(k)|", shrink=0.9)
-    fig.suptitle("Per-frequency relative error over training (mean over seeds)")
+    axes[0][0].set_ylabel(ylabel)
+    fig.colorbar(image, ax=axes[0].tolist(), label="relative error", shrink=0.9)
+    fig.suptitle(title)
+    return fig
+
+
+def region_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Figure:
+    """Rows: inputs. Columns: the region map (each activation pattern a random colour) and the
+    on/off maps of a few layer-1 units. ``maps[input] = (ids (H, W), units (U, H, W))``."""
+    n_units = max(u.shape[0] for _, u in maps.values())
+    fig, axes = plt.subplots(
+        len(maps), 1 + n_units, figsize=(2.6 * (1 + n_units), 2.6 * len(maps)), squeeze=False
+    )
+    for row, (label, (ids, units)) in enumerate(maps.items()):
+        palette = np.random.default_rng(0).random((int(ids.max()) + 1, 3))
+        axes[row][0].imshow(palette[ids], interpolation="nearest")
+        axes[row][0].set_title(f"{input_title(label)}: {int(ids.max()) + 1} regions", fontsize=8)
+        for u in range(n_units):
+            ax = axes[row][1 + u]
+            if u < units.shape[0]:
+                ax.imshow(units[u], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set_title(f"layer-1 unit on/off #{u}", fontsize=8)
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def matrices(
+    mats: dict[str, np.ndarray], title: str, vmin: float = -1, vmax: float = 1, cmap: str = "RdBu_r"
+) -> Figure:
+    """Side-by-side heatmaps (NaN cells, e.g. masked cross-layer blocks, in light grey)."""
+    fig, axes = plt.subplots(
+        1, len(mats), figsize=(4.2 * len(mats), 4.0), squeeze=False, layout="constrained"
+    )
+    cm = plt.get_cmap(cmap).copy()
+    cm.set_bad("0.9")
+    image = None
+    for ax, (name, mat) in zip(axes[0], mats.items()):
+        image = ax.imshow(np.ma.masked_invalid(mat), cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+    fig.suptitle(title)
+    return fig
+
+
+def bars(values: dict[str, dict[str, np.ndarray]], ylabel: str, title: str) -> Figure:
+    """Grouped bars, mean ± std over seeds: ``values[input][series]`` is ``(seeds,)``."""
+    labels = list(values)
+    series = list(next(iter(values.values())))
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(labels), 3.8))
+    width = 0.8 / len(series)
+    for s, name in enumerate(series):
+        means = [np.mean(values[k][name]) for k in labels]
+        stds = [np.std(values[k][name]) for k in labels]
+        ax.bar(np.arange(len(labels)) + s * width, means, width, yerr=stds, label=name, capsize=3)
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, [input_title(k) for k in labels], fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
     return fig
 
 

@@ -39,12 +39,18 @@ class Planned:
 
 def plan(exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, Any]) -> Planned:
     """Resolve parameters (profile + overrides) and the runs; raises ConfigError on bad values."""
-    seeds = exp.default_seeds if seeds is None else seeds
+    params = exp.params(profile)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    allowed = getattr(params, "OVERRIDES", ())
+    for key in given:
+        if key not in allowed:
+            names = ", ".join(f"--{a}" for a in allowed) or "none"
+            raise ConfigError(f"--{key} does not apply to {exp.id}; allowed overrides: {names}")
+    seeds = getattr(params, "seeds", exp.default_seeds) if seeds is None else seeds
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
-    params = exp.params(profile)
-    if any(v is not None for v in overrides.values()):
-        params = params.override(**overrides)
+    if given:
+        params = params.override(**given)
     return Planned(exp, profile, params, seeds, exp.runs(params, seeds))
 
 

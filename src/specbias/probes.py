@@ -13,10 +13,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias.metrics.geometry import (
+    boundary_distance_feature,
+    boundary_distance_input,
+    hyperplane_cosines,
+    hyperplane_stats,
+    spectral_norms,
+)
 from specbias.metrics.gradients import cosine_from_products, loss_gradient_pairs
 from specbias.metrics.pairs import Pairs
-from specbias.metrics.patterns import activation_patterns, dead_units, hamming, region_counts
-from specbias.metrics.spectrum import frequency_convergence
+from specbias.metrics.patterns import (
+    activation_patterns,
+    count_regions,
+    dead_units,
+    hamming,
+    region_counts,
+    region_ids,
+)
+from specbias.metrics.spectrum import frequency_convergence, psnr, radial_band_error
 from specbias.models import MLP
 from specbias.training import Schedule
 
@@ -103,7 +117,9 @@ class ConfusionProbe:
 
 @dataclass
 class RegionProbe:
-    """Distinct activation patterns over the grid, per layer and over all layers."""
+    """Distinct activation patterns over the grid: per layer (``layer1``…), over all layers
+    (``all``), and over layers 1..l (``upto1``…, monotone in l); ``saturated`` is 1 when every
+    grid point has its own pattern (the count is then only a lower bound)."""
 
     x: torch.Tensor
     schedule: Schedule
@@ -111,8 +127,119 @@ class RegionProbe:
     before_update: bool = False
 
     def measure(self, model: MLP) -> dict[str, np.ndarray]:
-        counts = region_counts(activation_patterns(model, self.x))
-        return {k: np.asarray(v) for k, v in counts.items()}
+        patterns = activation_patterns(model, self.x)
+        out = {k: np.asarray(v) for k, v in region_counts(patterns).items()}
+        for depth in range(1, len(patterns.layers)):
+            out[f"upto{depth}"] = np.asarray(count_regions(np.concatenate(patterns.layers[:depth], axis=1)))
+        out["saturated"] = np.asarray(int(out["all"] == patterns.n_points))
+        return out
+
+
+@dataclass
+class RegionMapProbe:
+    """Region id of every grid point (ids in order of first appearance) and the on/off maps of
+    chosen layer-1 units (the reference shows units 0, 9 and 100)."""
+
+    x: torch.Tensor
+    schedule: Schedule
+    units: tuple[int, ...] = (0, 9, 100)
+    name: str = "region_map"
+    before_update: bool = False
+
+    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+        patterns = activation_patterns(model, self.x)
+        bits = np.unpackbits(patterns.layers[0], axis=1, count=patterns.widths[0])
+        units = [u for u in self.units if u < patterns.widths[0]]
+        return {"ids": region_ids(patterns.packed()), "units": bits[:, units].T.astype(np.uint8)}
+
+
+@dataclass
+class SpectralNormProbe:
+    """σ_max of every weight matrix (output layer included) and their product."""
+
+    schedule: Schedule
+    name: str = "norms"
+    before_update: bool = False
+
+    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+        norms = spectral_norms(model)
+        return {"per_layer": norms, "product": np.asarray(np.prod(norms))}
+
+
+@dataclass
+class HyperplaneProbe:
+    """Per-layer hyperplane-angle statistics; the cosine matrices themselves when ``keep``."""
+
+    schedule: Schedule
+    keep: bool = False
+    name: str = "hyperplanes"
+    before_update: bool = False
+
+    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+        mats = hyperplane_cosines(model)
+        out = dict(hyperplane_stats(mats))
+        if self.keep:
+            out.update({f"layer{i + 1}": m.astype(np.float32) for i, m in enumerate(mats)})
+        return out
+
+
+@dataclass
+class BoundaryProbe:
+    """Mean distance to the nearest region boundary over the grid: the reference's feature-space
+    approximation and the true input-space distance (:mod:`specbias.metrics.geometry`)."""
+
+    x: torch.Tensor
+    schedule: Schedule
+    name: str = "boundary"
+    before_update: bool = False
+
+    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+        feat = boundary_distance_feature(model, self.x)
+        inp = boundary_distance_input(model, self.x)
+        return {
+            "feature_mean": np.asarray(feat.mean()),
+            "input_mean": np.asarray(inp[np.isfinite(inp)].mean()),
+            "input_median": np.asarray(np.median(inp)),
+        }
+
+
+@dataclass
+class BandProbe:
+    """Relative residual energy per radial band of the 2D image spectrum (X2)."""
+
+    x: torch.Tensor
+    y: np.ndarray
+    shape: tuple[int, int]
+    schedule: Schedule
+    n_bands: int = 8
+    name: str = "bands"
+    before_update: bool = False
+
+    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+        pred = _numpy(model(self.x))
+        return {
+            "rel_energy": radial_band_error(pred, self.y, self.shape, self.n_bands),
+            "psnr": np.asarray(psnr(pred, self.y)),
+        }
+
+
+@dataclass
+class HeldOutProbe:
+    """PSNR on the training grid and on the held-out offset grid (X3, Tancik et al. 2020)."""
+
+    x: torch.Tensor
+    y: np.ndarray
+    x_test: torch.Tensor
+    y_test: np.ndarray
+    schedule: Schedule
+    name: str = "heldout"
+    before_update: bool = False
+
+    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+        return {
+            "train_psnr": np.asarray(psnr(_numpy(model(self.x)), self.y)),
+            "test_psnr": np.asarray(psnr(_numpy(model(self.x_test)), self.y_test)),
+        }
 
 
 @dataclass

@@ -3,6 +3,11 @@
 :class:`RunConfig` is a frozen, JSON-serialisable description; :func:`execute_run` builds the
 objects it names, trains once and returns every probe's records as flat arrays. Experiments are
 lists of run configs, so two experiments that need the same training share one run.
+
+Probe specs (``HammingSpec``, ``RegionSpec``, …) say *what* to measure and *when*; the probes
+themselves (:mod:`specbias.probes`) are built inside the run, on the run's own encoded grid, so
+the features a probe sees are the ones the network was trained on (the reference redraws its RFF
+matrix between training and evaluation, bug B8).
 """
 
 from __future__ import annotations
@@ -19,26 +24,56 @@ import numpy as np
 import torch
 
 from specbias import __version__
-from specbias.encodings import Encoding, parse_input, warn_if_aliased
+from specbias.encodings import Encoding, NeRFPE, parse_input, warn_if_aliased
 from specbias.errors import ConfigError
-from specbias.metrics.pairs import LOCAL_WINDOW, Pairs, global_pairs_1d, local_pairs_1d
+from specbias.metrics.pairs import (
+    GLOBAL_FAR_2D,
+    GLOBAL_NEAR_2D,
+    LOCAL_WINDOW,
+    Pairs,
+    global_pairs_1d,
+    global_pairs_2d,
+    local_pairs_1d,
+    local_pairs_2d,
+    random_pairs,
+)
 from specbias.models import MLP
 from specbias.probes import (
+    BandProbe,
+    BoundaryProbe,
     ConfusionProbe,
     ConvergenceProbe,
     DeadUnitProbe,
     HammingProbe,
+    HeldOutProbe,
+    HyperplaneProbe,
     PredictionProbe,
+    RegionMapProbe,
     RegionProbe,
+    SpectralNormProbe,
 )
 from specbias.seeding import rng_for, stream_seed
-from specbias.signals import PowerLaw1D, Signal, ToneMixture
+from specbias.signals import NaturalImage, PowerLaw1D, RandomImage, Signal, ToneMixture, held_out_split
 from specbias.training import Probe, Schedule, TrainConfig, train
+
+SignalSpec = ToneMixture | PowerLaw1D | RandomImage | NaturalImage
+
+
+def signal_dim(spec: SignalSpec) -> int:
+    """Coordinate dimension of a signal spec: 1 for 1D targets, 2 for images."""
+    return 2 if isinstance(spec, (RandomImage, NaturalImage)) else 1
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
 @dataclass(frozen=True)
 class PairSpec:
-    """How many local and global pairs to draw (1D samplers of spec §1.7)."""
+    """Local windows and global pairs on a 1D grid (spec §1.7)."""
 
     local_windows: int = 25
     local_per_window: int = 100
@@ -46,11 +81,10 @@ class PairSpec:
     window: float = LOCAL_WINDOW
 
     def __post_init__(self) -> None:
-        for name in ("local_windows", "local_per_window", "global_pairs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        _positive(self, "local_windows", "local_per_window", "global_pairs")
 
-    def sample(self, n: int, rng: np.random.Generator, faithful: bool) -> dict[str, Pairs]:
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator, faithful: bool) -> dict[str, Pairs]:
+        n = shape[0]
         local = local_pairs_1d(
             n,
             rng,
@@ -66,15 +100,64 @@ class PairSpec:
 
 
 @dataclass(frozen=True)
+class PatchPairSpec:
+    """Local patches and opposite-corner global pairs on an image grid (spec §1.7). The patch is
+    a fraction of the side (3/64 by default: the reference's 3×3 patch at 64²)."""
+
+    patches: int = 100
+    patch: float = 3 / 64
+    pairs_per_patch: int | None = None
+    global_pairs: int = 10000
+    near: float = GLOBAL_NEAR_2D
+    far: float = GLOBAL_FAR_2D
+
+    def __post_init__(self) -> None:
+        _positive(self, "patches", "pairs_per_patch", "global_pairs")
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator, faithful: bool) -> dict[str, Pairs]:
+        h, w = shape
+        local = local_pairs_2d(
+            h,
+            w,
+            rng,
+            n_patches=self.patches,
+            patch=self.patch,
+            pairs_per_patch=self.pairs_per_patch,
+            faithful=faithful,
+        )
+        glob = global_pairs_2d(
+            h, w, rng, n_pairs=self.global_pairs, near=self.near, far=self.far, faithful=faithful
+        )
+        return {"local": local, "global": glob}
+
+
+@dataclass(frozen=True)
+class RandomPairSpec:
+    """Uniformly random pairs of distinct samples (E7: no local/global split)."""
+
+    pairs: int = 50000
+
+    def __post_init__(self) -> None:
+        _positive(self, "pairs")
+
+    def sample(self, shape: tuple[int, ...], rng: np.random.Generator, faithful: bool) -> dict[str, Pairs]:
+        return {"random": random_pairs(int(np.prod(shape)), rng, n_pairs=self.pairs)}
+
+
+AnyPairSpec = PairSpec | PatchPairSpec | RandomPairSpec
+
+
+@dataclass(frozen=True)
 class HammingSpec:
     schedule: Schedule
-    pairs: PairSpec = PairSpec(25, 250, 5000)
+    pairs: AnyPairSpec = PairSpec(25, 250, 5000)
+    name: str = "hamming"
 
 
 @dataclass(frozen=True)
 class ConfusionSpec:
     schedule: Schedule
-    pairs: PairSpec = PairSpec(25, 100, 5000)
+    pairs: AnyPairSpec = PairSpec(25, 100, 5000)
 
 
 @dataclass(frozen=True)
@@ -93,18 +176,70 @@ class RegionSpec:
 
 
 @dataclass(frozen=True)
+class RegionMapSpec:
+    schedule: Schedule
+    units: tuple[int, ...] = (0, 9, 100)
+
+
+@dataclass(frozen=True)
 class DeadUnitSpec:
     schedule: Schedule
 
 
-ProbeSpec = HammingSpec | ConfusionSpec | ConvergenceSpec | PredictionSpec | RegionSpec | DeadUnitSpec
+@dataclass(frozen=True)
+class NormSpec:
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class HyperplaneSpec:
+    schedule: Schedule
+    keep_matrices: bool = False
+    name: str = "hyperplanes"
+
+
+@dataclass(frozen=True)
+class BoundarySpec:
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    schedule: Schedule
+    n_bands: int = 8
+
+
+@dataclass(frozen=True)
+class HeldOutSpec:
+    schedule: Schedule
+
+
+ProbeSpec = (
+    HammingSpec
+    | ConfusionSpec
+    | ConvergenceSpec
+    | PredictionSpec
+    | RegionSpec
+    | RegionMapSpec
+    | DeadUnitSpec
+    | NormSpec
+    | HyperplaneSpec
+    | BoundarySpec
+    | BandSpec
+    | HeldOutSpec
+)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a run's results. ``mode="faithful"`` mirrors reference quirks."""
+    """Everything that determines a run's results.
 
-    signal: ToneMixture | PowerLaw1D
+    ``mode="faithful"`` mirrors the reference's quirks (samplers, zero-gradient cosines of 0, PE
+    on the endpoint-including 2D grid ``k/(W-1)``); ``held_out=True`` trains on the even pixels of
+    an image and keeps the odd ones for the held-out probe (X3).
+    """
+
+    signal: SignalSpec
     input: str
     width: int
     depth: int
@@ -113,6 +248,7 @@ class RunConfig:
     seed: int = 0
     mode: str = "clean"
     dtype: str = "float32"
+    held_out: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("clean", "faithful"):
@@ -122,10 +258,14 @@ class RunConfig:
         for name, value in (("width", self.width), ("depth", self.depth)):
             if not isinstance(value, numbers.Integral) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value}")
+        if self.held_out and signal_dim(self.signal) != 2:
+            raise ConfigError("held_out needs an image signal")
         self.encoding()  # validates the input label
 
     def encoding(self) -> Encoding:
-        return parse_input(self.input, in_dim=1, convention="1d", seed=stream_seed(self.seed, "rff"))
+        dim = signal_dim(self.signal)
+        convention = "1d" if dim == 1 else "2d"
+        return parse_input(self.input, in_dim=dim, convention=convention, seed=stream_seed(self.seed, "rff"))
 
     def to_json(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -165,21 +305,48 @@ class RunData:
         return f"{probe}/epochs" in self.arrays
 
 
-def _build_probe(spec: ProbeSpec, cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, sig: Signal) -> Probe:
+@dataclass(frozen=True)
+class _Data:
+    """A run's data as the probes see it: encoded inputs, targets, and the held-out split."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    signal: Signal
+    shape: tuple[int, ...]
+    x_test: torch.Tensor | None = None
+    y_test: np.ndarray | None = None
+
+
+def _build_probe(spec: ProbeSpec, cfg: RunConfig, d: _Data) -> Probe:
     faithful = cfg.mode == "faithful"
+    y_np = d.y.detach().cpu().double().numpy()
     if isinstance(spec, HammingSpec):
-        pairs = spec.pairs.sample(sig.n, rng_for(cfg.seed, "pairs:hamming"), faithful)
-        return HammingProbe(x, pairs, spec.schedule)
+        pairs = spec.pairs.sample(d.shape, rng_for(cfg.seed, f"pairs:{spec.name}"), faithful)
+        return HammingProbe(d.x, pairs, spec.schedule, name=spec.name)
     if isinstance(spec, ConfusionSpec):
-        pairs = spec.pairs.sample(sig.n, rng_for(cfg.seed, "pairs:confusion"), faithful)
-        return ConfusionProbe(x, y, pairs, spec.schedule, zero="zero" if faithful else "nan")
+        pairs = spec.pairs.sample(d.shape, rng_for(cfg.seed, "pairs:confusion"), faithful)
+        return ConfusionProbe(d.x, d.y, pairs, spec.schedule, zero="zero" if faithful else "nan")
     if isinstance(spec, ConvergenceSpec):
-        return ConvergenceProbe(x, sig.y, sig.freqs, spec.schedule)
+        return ConvergenceProbe(d.x, y_np, d.signal.freqs, spec.schedule)
     if isinstance(spec, PredictionSpec):
-        return PredictionProbe(x, spec.schedule)
+        return PredictionProbe(d.x, spec.schedule)
     if isinstance(spec, RegionSpec):
-        return RegionProbe(x, spec.schedule)
-    return DeadUnitProbe(x, spec.schedule)
+        return RegionProbe(d.x, spec.schedule)
+    if isinstance(spec, RegionMapSpec):
+        return RegionMapProbe(d.x, spec.schedule, spec.units)
+    if isinstance(spec, DeadUnitSpec):
+        return DeadUnitProbe(d.x, spec.schedule)
+    if isinstance(spec, NormSpec):
+        return SpectralNormProbe(spec.schedule)
+    if isinstance(spec, HyperplaneSpec):
+        return HyperplaneProbe(spec.schedule, keep=spec.keep_matrices, name=spec.name)
+    if isinstance(spec, BoundarySpec):
+        return BoundaryProbe(d.x, spec.schedule)
+    if isinstance(spec, BandSpec):
+        return BandProbe(d.x, y_np, d.shape, spec.schedule, spec.n_bands)
+    if d.x_test is None or d.y_test is None:
+        raise ConfigError("the held-out probe needs a run with held_out=True")
+    return HeldOutProbe(d.x, y_np, d.x_test, d.y_test, spec.schedule)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -193,20 +360,52 @@ def resolve_device(device: str) -> torch.device:
     raise ConfigError(f"unknown device {device!r}; allowed: cpu, cuda")
 
 
+def _encode(enc: Encoding, t: np.ndarray, cfg: RunConfig, side: int, dtype, dev) -> torch.Tensor:
+    """Encode coordinates; faithful 2D PE uses the reference's grid ``k/(W-1)`` (bug B7)."""
+    tt = torch.as_tensor(t, dtype=torch.float64)
+    if cfg.mode == "faithful" and isinstance(enc, NeRFPE) and tt.shape[1] == 2:
+        tt = tt * side / (side - 1)
+    return enc(tt).to(dtype=dtype, device=dev)
+
+
+def _prepare(cfg: RunConfig, enc: Encoding, dtype, dev) -> tuple[_Data, int]:
+    sig = cfg.signal.build(cfg.seed)
+    side = sig.shape[-1]
+    if cfg.held_out:
+        split = held_out_split(sig)
+        shape = split.shape
+        x = _encode(enc, split.t_train, cfg, side, dtype, dev)
+        data = _Data(
+            x=x,
+            y=torch.as_tensor(split.y_train, dtype=dtype, device=dev),
+            signal=sig,
+            shape=shape,
+            x_test=_encode(enc, split.t_test, cfg, side, dtype, dev),
+            y_test=split.y_test,
+        )
+        spacing = 2.0 / side
+    else:
+        data = _Data(
+            x=_encode(enc, sig.t, cfg, side, dtype, dev),
+            y=torch.as_tensor(sig.y, dtype=dtype, device=dev),
+            signal=sig,
+            shape=sig.shape,
+        )
+        spacing = 1.0 / side
+    return data, warn_if_aliased(enc, spacing=spacing)
+
+
 def execute_run(cfg: RunConfig, device: str = "cpu", progress: bool = False) -> RunData:
     """Train the run once and take every probe; returns flat arrays and metadata."""
     dev = resolve_device(device)
     dtype = getattr(torch, cfg.dtype)
-    sig = cfg.signal.build(cfg.seed)
     enc = cfg.encoding()
-    n_aliased = warn_if_aliased(enc, spacing=1.0 / sig.n)
-    t = torch.as_tensor(sig.t, dtype=torch.float64)
-    x = enc(t).to(dtype=dtype, device=dev)
-    y = torch.as_tensor(sig.y, dtype=dtype, device=dev)
+    data, n_aliased = _prepare(cfg, enc, dtype, dev)
     torch.manual_seed(stream_seed(cfg.seed, "init"))
-    model = MLP(enc.out_dim, cfg.width, cfg.depth, y.shape[1]).to(dtype=dtype, device=dev)
-    probes = [_build_probe(s, cfg, x, y, sig) for s in cfg.probes]
-    result = train(model, x, y, cfg.train, probes, seed=cfg.seed, progress=progress, desc=cfg.input)
+    model = MLP(enc.out_dim, cfg.width, cfg.depth, data.y.shape[1]).to(dtype=dtype, device=dev)
+    probes = [_build_probe(s, cfg, data) for s in cfg.probes]
+    result = train(model, data.x, data.y, cfg.train, probes, seed=cfg.seed, progress=progress, desc=cfg.input)
+    sig = data.signal
     arrays = {f"{p}/{k}": v for p, rec in result.records.items() for k, v in rec.items()}
     arrays["train/loss"] = result.losses
     arrays["signal/y"] = sig.y
@@ -222,7 +421,10 @@ def execute_run(cfg: RunConfig, device: str = "cpu", progress: bool = False) -> 
         "diverged_at": result.diverged_at,
         "n_params": model.n_params(),
         "n_hidden": model.n_hidden,
+        "hidden_sizes": model.hidden_sizes,
         "in_dim": enc.out_dim,
+        "n_points": int(data.x.shape[0]),
+        "shape": list(data.shape),
         "aliased_features": n_aliased,
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),

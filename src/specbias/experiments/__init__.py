@@ -5,8 +5,9 @@ from __future__ import annotations
 from specbias.errors import ConfigError
 from specbias.experiments.base import Experiment, ExperimentResult, Finding
 from specbias.experiments.study1d import STUDY_1D_EXPERIMENTS
+from specbias.experiments.study2d import STUDY_2D_EXPERIMENTS
 
-EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in STUDY_1D_EXPERIMENTS}
+EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (*STUDY_1D_EXPERIMENTS, *STUDY_2D_EXPERIMENTS)}
 
 
 def get_experiment(exp_id: str) -> Experiment:

@@ -1,4 +1,5 @@
-"""Local and global pair samplers over a 1D grid of ``N`` samples (spec §1.7).
+"""Local, global and random pair samplers over a 1D grid of ``N`` samples or an ``H×W`` image
+(spec §1.7). Image pixels are flat row-major indices, ``index = row·W + col``.
 
 *Local* pairs are two samples from one small window, *global* pairs one sample from the start
 of the domain and one from its end. Two variants:
@@ -11,6 +12,26 @@ of the domain and one from its end. Two variants:
   the domain, so runs at different densities compare), its start is uniform over every position
   that fits, both offsets cover the whole window and ``i != j``; global pairs draw from
   ``[0, near)·N`` and ``[far, 1)·N`` with every index reachable.
+
+Images (the 64×64 main-text suite, E4):
+
+* :func:`local_pairs_2d`, faithful: a 3×3 patch centred at ``(r, c)``, ``r, c ~ U{4..59}`` (the
+  integers 4 and 59 scaled by ``H/64`` and ``W/64`` and rounded for other sizes; the patch stays
+  3×3), and **all 36 unordered pairs** of distinct pixels of the patch. Clean: a square patch of
+  side ``s = max(2, round(patch·W))`` (``patch`` a fraction of the side, 3/64 by default: 3 px at
+  64², 6 at 128², 24 at 512²), its top-left corner uniform over every position that fits, and
+  either all ``s²(s²−1)/2`` unordered pairs of distinct pixels or ``pairs_per_patch`` of them
+  drawn without replacement.
+* :func:`global_pairs_2d`: opposite corners. Per pair, with probability ½ the anti-diagonal
+  (``p1`` in rows ``near`` × cols ``far``, ``p2`` in rows ``far`` × cols ``near``), otherwise the
+  main diagonal (``p1`` in ``near²``, ``p2`` in ``far²``). Faithful: ``near = [0, 25)`` and
+  ``far = [35, 63)`` at 64 (63 exclusive, bug B5), scaled by ``side/64``; clean:
+  ``[0, ceil(near·side))`` and ``[ceil(far·side), side)``.
+* :func:`random_pairs`: both flat indices uniform (E7, no local/global split). The reference's
+  E7 sampler, ``U{0..N-2}`` with self-pairs, is ``random_pairs(N - 1, rng, ..., distinct=False)``.
+
+In :func:`local_pairs_2d` and :func:`global_pairs_2d`, ``i`` is always the earlier pixel in
+row-major order; local pairs come grouped patch by patch (patch ``p`` owns one contiguous block).
 """
 
 from __future__ import annotations
@@ -24,8 +45,17 @@ from specbias.errors import ConfigError
 REFERENCE_N = 2048
 LOCAL_WINDOW = 50 / 2048
 """The reference's 1D window as a fraction of the domain (≈ 0.024)."""
-GLOBAL_NEAR = 0.39
-GLOBAL_FAR = 0.586
+GLOBAL_NEAR = 800 / 2048
+GLOBAL_FAR = 1200 / 2048
+"""Clean 1D global blocks: the spec's 0.39 and 0.586, exact so that N = 2048 gets 0..799 and 1200..."""
+
+REFERENCE_SIDE = 64
+LOCAL_PATCH_2D = 3 / 64
+"""The reference's 3×3 patch at 64² as a fraction of the image side (≈ 0.047)."""
+GLOBAL_NEAR_2D = 25 / 64
+GLOBAL_FAR_2D = 35 / 64
+"""Clean 2D corner blocks ``[0, 25/64)`` and ``[35/64, 1)`` of the side: the spec's 0.39 and 0.547,
+exact so that a 64² grid gets the reference's rows 0..24 and 35..."""
 
 
 @dataclass(frozen=True)
@@ -96,3 +126,137 @@ def global_pairs_1d(
         raise ConfigError(f"global blocks need 0 < near <= far < 1, got near={near}, far={far}")
     hi_near, lo_far = int(np.ceil(near * n)), int(np.ceil(far * n))
     return Pairs(rng.integers(0, hi_near, n_pairs), rng.integers(lo_far, n, n_pairs))
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _check_count(name: str, value: int) -> None:
+    if value < 0:
+        raise ConfigError(f"{name} must be >= 0, got {value}")
+
+
+def _check_image(h: int, w: int) -> None:
+    if h < 2 or w < 2:
+        raise ConfigError(f"image grid must be at least 2×2, got {h}×{w}")
+
+
+def _scaled_side(value: int, side: int) -> int:
+    return round(value * side / REFERENCE_SIDE)
+
+
+def _unordered_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """All ``size(size−1)/2`` pairs ``a < b`` of ``0..size-1``, in lexicographic order."""
+    a, b = np.triu_indices(size, k=1)
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def local_pairs_2d(
+    h: int,
+    w: int,
+    rng: np.random.Generator,
+    *,
+    n_patches: int,
+    patch: float = LOCAL_PATCH_2D,
+    pairs_per_patch: int | None = None,
+    faithful: bool = False,
+) -> Pairs:
+    """Pairs of distinct pixels from ``n_patches`` small square patches of an ``h×w`` grid.
+
+    Faithful: 3×3 patches centred at ``r ~ U{4..59}·h/64``, ``c ~ U{4..59}·w/64`` (exact at 64),
+    all 36 pairs each (``patch`` is ignored; ``pairs_per_patch`` must be None). Clean:
+    side ``s = max(2, round(patch·w))``, position uniform over all that fit, all pairs
+    (``pairs_per_patch=None``) or ``pairs_per_patch`` distinct unordered pairs per patch.
+    """
+    _check_image(h, w)
+    _check_count("number of patches", n_patches)
+    if faithful:
+        if pairs_per_patch is not None:
+            raise ConfigError(
+                f"the faithful 2D sampler uses all 36 pairs of each 3×3 patch; got pairs_per_patch="
+                f"{pairs_per_patch} (use None)"
+            )
+        r_lo, r_hi = _scaled_side(4, h), _scaled_side(59, h)
+        c_lo, c_hi = _scaled_side(4, w), _scaled_side(59, w)
+        if min(r_lo, c_lo) < 1 or r_hi > h - 2 or c_hi > w - 2:
+            raise ConfigError(
+                f"the faithful 2D sampler's 3×3 patches centred at rows {r_lo}..{r_hi}, cols "
+                f"{c_lo}..{c_hi} do not fit a {h}×{w} image"
+            )
+        side = 3
+        tops = rng.integers(r_lo, r_hi + 1, n_patches) - 1
+        lefts = rng.integers(c_lo, c_hi + 1, n_patches) - 1
+    else:
+        side = max(2, round(patch * w)) if np.isfinite(patch) else 0
+        if not patch > 0 or not 2 <= side <= min(h, w):
+            raise ConfigError(
+                f"local patch {patch} of a {h}×{w} image is {side} px wide; need a fraction in "
+                f"(0, 1] whose patch fits the image"
+            )
+        tops = rng.integers(0, h - side + 1, n_patches)
+        lefts = rng.integers(0, w - side + 1, n_patches)
+    a, b = _unordered_pairs(side * side)
+    if pairs_per_patch is None:
+        a_idx = np.broadcast_to(a, (n_patches, a.size))
+        b_idx = np.broadcast_to(b, (n_patches, b.size))
+    else:
+        _check_count("pairs per patch", pairs_per_patch)
+        if pairs_per_patch > a.size:
+            raise ConfigError(
+                f"pairs_per_patch={pairs_per_patch} exceeds the {a.size} distinct pairs of a "
+                f"{side}×{side} patch"
+            )
+        picks = np.stack([rng.choice(a.size, pairs_per_patch, replace=False) for _ in range(n_patches)])
+        picks = picks.reshape(n_patches, pairs_per_patch)
+        a_idx, b_idx = a[picks], b[picks]
+    corner = (tops * w + lefts)[:, None]
+    i = corner + (a_idx // side) * w + a_idx % side
+    j = corner + (b_idx // side) * w + b_idx % side
+    return Pairs(i.reshape(-1).astype(np.int64), j.reshape(-1).astype(np.int64))
+
+
+def global_pairs_2d(
+    h: int,
+    w: int,
+    rng: np.random.Generator,
+    *,
+    n_pairs: int,
+    near: float = GLOBAL_NEAR_2D,
+    far: float = GLOBAL_FAR_2D,
+    faithful: bool = False,
+) -> Pairs:
+    """``n_pairs`` pairs of pixels in opposite corner blocks, each diagonal with probability ½.
+
+    Faithful: ``near = [0, 25)``, ``far = [35, 63)`` at 64, scaled by ``side/64`` per axis (``near``
+    and ``far`` are then ignored). Clean: ``[0, ceil(near·side))`` and ``[ceil(far·side), side)``.
+    """
+    _check_image(h, w)
+    _check_count("number of pairs", n_pairs)
+
+    def blocks(side: int) -> tuple[int, int, int, int]:
+        if faithful:
+            return 0, _scaled_side(25, side), _scaled_side(35, side), _scaled_side(63, side)
+        return 0, int(np.ceil(near * side)), int(np.ceil(far * side)), side
+
+    if not faithful and not 0 < near <= far < 1:
+        raise ConfigError(f"global blocks need 0 < near <= far < 1, got near={near}, far={far}")
+    r_near, r_far, c_near, c_far = blocks(h)[:2], blocks(h)[2:], blocks(w)[:2], blocks(w)[2:]
+    if r_near[1] < 1 or c_near[1] < 1 or r_far[0] >= r_far[1] or c_far[0] >= c_far[1]:
+        raise ConfigError(f"global corner blocks are empty on a {h}×{w} image")
+    anti = rng.random(n_pairs) < 0.5
+    row1 = rng.integers(*r_near, n_pairs)
+    row2 = rng.integers(*r_far, n_pairs)
+    col1 = np.where(anti, rng.integers(*c_far, n_pairs), rng.integers(*c_near, n_pairs))
+    col2 = np.where(anti, rng.integers(*c_near, n_pairs), rng.integers(*c_far, n_pairs))
+    return Pairs(row1 * w + col1, row2 * w + col2)
+
+
+def random_pairs(n: int, rng: np.random.Generator, *, n_pairs: int, distinct: bool = True) -> Pairs:
+    """``n_pairs`` pairs of indices uniform on ``0..n-1`` (E7); ``distinct`` excludes ``i == j``."""
+    _check_count("number of pairs", n_pairs)
+    if n < (2 if distinct else 1):
+        raise ConfigError(f"random pairs need n >= {2 if distinct else 1} samples, got {n}")
+    if distinct:
+        i, j = _distinct_offsets(rng, n, n_pairs)
+        return Pairs(i, j)
+    return Pairs(rng.integers(0, n, n_pairs), rng.integers(0, n, n_pairs))

@@ -77,6 +77,16 @@ def count_regions(packed: np.ndarray) -> int:
     return int(np.unique(rows).size)
 
 
+def region_ids(packed: np.ndarray) -> np.ndarray:
+    """Region id of every row: ids ``0, 1, …`` in order of first appearance (for region maps)."""
+    packed = np.ascontiguousarray(packed)
+    rows = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    rank = np.empty_like(first)
+    rank[np.argsort(first)] = np.arange(first.size)
+    return rank[inverse.ravel()].astype(np.int64)
+
+
 def region_counts(patterns: Patterns) -> dict[str, int]:
     """Distinct patterns per layer (``layer1``…) and over all hidden layers (``all``)."""
     counts = {f"layer{i + 1}": count_regions(p) for i, p in enumerate(patterns.layers)}

@@ -1,0 +1,827 @@
+"""The 2D study (spec §3-§5, §7): coordinate images, activation regions and their geometry.
+
+Two run families, each trained once and measured by every probe:
+
+* **Main-text suite** (E4a-f, E15, E16): the paper's 64×64 random image, MLP-2×128, batch 256.
+  ``paper`` is the reference scale (5,000 epochs, probes every 100, 5 seeds). ``quick`` trains
+  1,000 epochs with probes every 50 and 3 seeds: the orderings the paper reports are in place well
+  before epoch 1,000 and the suite then runs in about a minute on 2 cores.
+* **Natural-image suite** (E5-E12, X2): the reference uses five 512² DIV2K crops and MLP-4×512
+  (≈1.3 PFLOP per model, hours per run on this CPU). Substitute: scikit-image's bundled photographs
+  (astronaut, camera, coffee, chelsea, rocket; spec §9.12). ``quick`` area-resizes them to 64²,
+  trains MLP-4×128 with batch 512 (8 steps per epoch, the reference's 32 batches scaled to the
+  smaller grid) for 300 epochs, probes every 15, 3 images; windows and corner blocks are the
+  reference's fractions of the side (spec §1.7), so the numbers compare across resolutions.
+  ``paper`` is the reference scale for a GPU (512², MLP-4×512, batch 8,192, 1,000 epochs, 5 images).
+* **X3** (Fourier-features generalisation, Tancik et al. 2020): train on the even pixels of an
+  image of side 2S, test on the odd ones; none / basic / PE / RFF σ ∈ {1, 10, 100}.
+
+PE labels follow the 2D convention: ``pe5`` has 5 octaves (20 features). Aliased encoding
+features (above the grid's Nyquist limit) are counted in each input's ``aliased_features``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from specbias import figures
+from specbias.encodings import parse_input
+from specbias.errors import ConfigError
+from specbias.experiments.analysis import (
+    Groups,
+    Part,
+    PartFn,
+    compare,
+    confusion_part,
+    encoding_rank,
+    hamming_part,
+    make_analysis,
+    raw_and_encoded,
+    scalar_curve_rows,
+)
+from specbias.experiments.base import Experiment, ExperimentResult, Finding
+from specbias.metrics.geometry import encoding_distance_matrix, hyperplane_matrix
+from specbias.runs import (
+    BandSpec,
+    BoundarySpec,
+    ConfusionSpec,
+    DeadUnitSpec,
+    HammingSpec,
+    HeldOutSpec,
+    HyperplaneSpec,
+    NormSpec,
+    PatchPairSpec,
+    ProbeSpec,
+    RandomPairSpec,
+    RegionMapSpec,
+    RegionSpec,
+    RunConfig,
+)
+from specbias.signals import NaturalImage, RandomImage, grid_2d
+from specbias.training import Schedule, TrainConfig
+
+NATURAL_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
+MAIN_PAIRS = PatchPairSpec(patches=100, patch=3 / 64, global_pairs=10000)
+NATURAL_PAIRS = PatchPairSpec(
+    patches=100, patch=50 / 512, pairs_per_patch=500, global_pairs=50000, near=0.44, far=0.537
+)
+
+
+def suite_probes(every: int, pairs: PatchPairSpec, random_pairs: int | None = None) -> tuple[ProbeSpec, ...]:
+    """Every probe of the 2D suites at one checkpoint cadence (confusion and maps at the ends)."""
+    often = Schedule(every=every, last=True)
+    ends = Schedule(explicit=(0,), last=True)
+    probes: list[ProbeSpec] = [
+        HammingSpec(often, pairs),
+        RegionSpec(often),
+        RegionMapSpec(ends),
+        DeadUnitSpec(often),
+        NormSpec(often),
+        HyperplaneSpec(often),
+        HyperplaneSpec(ends, keep_matrices=True, name="hyperplane_matrices"),
+        BoundarySpec(often),
+        BandSpec(often),
+        ConfusionSpec(Schedule(last=True), pairs),
+    ]
+    if random_pairs:
+        probes.append(HammingSpec(often, RandomPairSpec(random_pairs), name="hamming_random"))
+    return tuple(probes)
+
+
+@dataclass(frozen=True)
+class Study2D:
+    """Parameters of an image study. Seed ``s`` trains on ``images[s % len(images)]``."""
+
+    images: tuple[RandomImage | NaturalImage, ...] = (RandomImage(64),)
+    inputs: tuple[str, ...] = ("raw01", "raw11", "pe5")
+    width: int = 128
+    depth: int = 2
+    archs: tuple[tuple[int, int], ...] = ()
+    train: TrainConfig = TrainConfig(epochs=1000, batch_size=256)
+    probes: tuple[ProbeSpec, ...] = suite_probes(50, MAIN_PAIRS)
+    seeds: int = 3
+    mode: str = "clean"
+    held_out: bool = False
+
+    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "size", "inputs", "mode")
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ConfigError("at least one input is needed")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ConfigError(f"inputs must be distinct, got {list(self.inputs)}")
+        for label in self.inputs:
+            parse_input(label, in_dim=2, convention="2d")
+        for name in ("width", "depth", "seeds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.mode not in ("clean", "faithful"):
+            raise ConfigError(f"mode must be 'clean' or 'faithful', got {self.mode!r}")
+
+    def override(self, **changes: Any) -> Study2D:
+        """A copy with user overrides: epochs, lr, width, depth, inputs, size, mode."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        train = dataclasses.replace(
+            self.train, **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes}
+        )
+        if changes.get("mode") == "faithful":
+            train = dataclasses.replace(train, batching="fixed")  # the reference's batches (bug B3)
+        images = self.images
+        if "size" in changes:
+            images = tuple(dataclasses.replace(im, size=changes.pop("size")) for im in images)
+        if "inputs" in changes:
+            changes["inputs"] = tuple(changes["inputs"])
+        return dataclasses.replace(self, train=train, images=images, **changes)
+
+    def runs(self, seeds: int) -> list[RunConfig]:
+        archs = self.archs or ((self.depth, self.width),)
+        return [
+            RunConfig(
+                signal=self.images[seed % len(self.images)],
+                input=label,
+                width=width,
+                depth=depth,
+                train=self.train,
+                probes=self.probes,
+                seed=seed,
+                mode=self.mode,
+                held_out=self.held_out,
+            )
+            for depth, width in archs
+            for label in self.inputs
+            for seed in range(seeds)
+        ]
+
+
+def _natural(size: int, count: int = 5) -> tuple[NaturalImage, ...]:
+    return tuple(NaturalImage(name, size=size) for name in NATURAL_IMAGES[:count])
+
+
+MAIN_QUICK = Study2D()
+MAIN_PAPER = dataclasses.replace(
+    MAIN_QUICK, train=TrainConfig(epochs=5000, batch_size=256), probes=suite_probes(100, MAIN_PAIRS), seeds=5
+)
+NATURAL_INPUTS = ("raw01", "raw11", "raw-2_2", "raw-3_3", "pe1", "pe2", "pe4", "pe8", "pe12", "pe16", "pe20")
+NATURAL_QUICK = Study2D(
+    images=_natural(64),
+    inputs=NATURAL_INPUTS,
+    width=128,
+    depth=4,
+    train=TrainConfig(epochs=300, batch_size=512),
+    probes=suite_probes(15, NATURAL_PAIRS, random_pairs=20000),
+)
+NATURAL_PAPER = dataclasses.replace(
+    NATURAL_QUICK,
+    images=_natural(512),
+    width=512,
+    train=TrainConfig(epochs=1000, batch_size=8192),
+    probes=suite_probes(10, NATURAL_PAIRS, random_pairs=50000),
+    seeds=5,
+)
+
+
+def _select(params: Study2D, inputs: tuple[str, ...], **changes: Any) -> Study2D:
+    return dataclasses.replace(params, inputs=inputs, **changes)
+
+
+# ---------------------------------------------------------------- analysis parts
+
+
+def _last_seed_maps(groups: Groups, c: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out = {}
+    for label, datas in groups.items():
+        d = datas[0]
+        h, w = d.meta["shape"]
+        ids = d.get("region_map", "ids")[c].reshape(h, w)
+        units = d.get("region_map", "units")[c].reshape(-1, h, w)
+        out[label] = (ids, units)
+    return out
+
+
+def _region_maps(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part()
+    first = next(iter(groups.values()))[0]
+    epochs = first.get("region_map", "epochs")
+    for c, epoch in enumerate(epochs):
+        maps = _last_seed_maps(groups, c)
+        for label, (ids, units) in maps.items():
+            part.arrays[f"region_ids/{label}/epoch{epoch}"] = ids
+            part.arrays[f"unit_maps/{label}/epoch{epoch}"] = units
+        when = "initialisation + 1 epoch" if c == 0 else f"epoch {epoch}"
+        part.figures[f"region_map_epoch{epoch}"] = figures.region_maps(
+            maps, f"Activation regions ({when}, seed 0)"
+        )
+    return part
+
+
+def _regions(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part(rows=scalar_curve_rows(exp, groups, "regions", ("all", "layer1", "saturated"), "regions"))
+    first = next(iter(groups.values()))[0]
+    epochs = first.get("regions", "epochs")
+    series = {k: {"all layers": np.stack([d.get("regions", "all") for d in v])} for k, v in groups.items()}
+    for label, s in series.items():
+        part.arrays[f"regions/{label}"] = s["all layers"]
+    n = first.meta["n_points"]
+    part.figures["regions"] = figures.mean_std_curves(
+        epochs,
+        series,
+        f"distinct patterns (of {n} points)",
+        "Activation regions on the grid",
+        panel_title="{}",
+    )
+    raw, pes = raw_and_encoded(list(groups))
+    if raw:
+        value = summary[raw]["regions_last"]
+        part.findings.append(
+            Finding(
+                f"{raw} uses far fewer regions than points (< half)", value < 0.5 * n, f"{value:.0f} of {n}"
+            )
+        )
+    if pes:
+        value = summary[pes[-1]]["regions_last"]
+        part.findings.append(
+            Finding(
+                f"{pes[-1]} approaches one region per point (>= 90%)", value >= 0.9 * n, f"{value:.0f} of {n}"
+            )
+        )
+    ordered = sorted(groups, key=encoding_rank)
+    part.findings += [
+        compare(f"regions at the first checkpoint: {a} < {b}", summary, a, b, "regions_first", "<")
+        for a, b in itertools.pairwise(ordered)
+    ]
+    return part
+
+
+def _dead(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part(rows=scalar_curve_rows(exp, groups, "dead", ("total",), "dead_units"))
+    epochs = next(iter(groups.values()))[0].get("dead", "epochs")
+    series = {k: {"dead units": np.stack([d.get("dead", "total") for d in v])} for k, v in groups.items()}
+    for label, s in series.items():
+        part.arrays[f"dead/{label}"] = s["dead units"]
+    part.figures["dead_units"] = figures.mean_std_curves(
+        epochs, series, "dead ReLUs (before the update)", "Dead units over training", panel_title="{}"
+    )
+    raws = [k for k in sorted(groups, key=encoding_rank) if encoding_rank(k)[0] == 0]
+    part.findings += [
+        compare(f"dead units fall as the range widens: {a} > {b}", summary, a, b, "dead_last", ">")
+        for a, b in itertools.pairwise(raws)
+    ]
+    raw, pes = raw_and_encoded(list(groups))
+    if raw and pes:
+        part.findings.append(
+            compare(f"{raw} has more dead units than {pes[-1]}", summary, raw, pes[-1], "dead_last", ">")
+        )
+    return part
+
+
+def _norms(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part(rows=scalar_curve_rows(exp, groups, "norms", ("product",), "spectral_norm"))
+    epochs = next(iter(groups.values()))[0].get("norms", "epochs")
+    series = {
+        k: {"product of σ_max": np.stack([d.get("norms", "product") for d in v])} for k, v in groups.items()
+    }
+    for label, datas in groups.items():
+        per_layer = np.stack([d.get("norms", "per_layer") for d in datas])
+        part.arrays[f"norms/{label}"] = per_layer
+        series[label].update({f"layer {i + 1}": per_layer[:, :, i] for i in range(per_layer.shape[2])})
+    part.figures["spectral_norms"] = figures.mean_std_curves(
+        epochs, series, "spectral norm", "Spectral norms of the weights", panel_title="{}", logy=True
+    )
+    raw, pes = raw_and_encoded(list(groups))
+    if raw and pes:
+        part.findings.append(
+            compare(
+                f"PE does not need larger weights: {pes[-1]} < {raw} (norm product, end)",
+                summary,
+                pes[-1],
+                raw,
+                "norm_product_last",
+                "<",
+            )
+        )
+        part.findings += [
+            compare(f"higher L needs smaller norms: {b} < {a}", summary, b, a, "norm_product_last", "<")
+            for a, b in itertools.pairwise(pes)
+        ]
+    return part
+
+
+def _hyperplanes(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part(rows=[])
+    first = next(iter(groups.values()))[0]
+    epochs = first.get("hyperplanes", "epochs")
+    series: dict[str, dict[str, np.ndarray]] = {}
+    deepest: dict[str, dict[str, float]] = {}
+    for label, datas in groups.items():
+        stats = np.stack([d.get("hyperplanes", "mean_offdiag") for d in datas])  # seeds × ckpt × layers
+        part.arrays[f"hyperplane_mean_cos/{label}"] = stats
+        part.arrays[f"hyperplane_frac_pos/{label}"] = np.stack(
+            [d.get("hyperplanes", "frac_positive") for d in datas]
+        )
+        series[label] = {f"layer {i + 1}": stats[:, :, i] for i in range(stats.shape[2])}
+        deepest[label] = {"first": float(stats[:, 0, -1].mean()), "last": float(stats[:, -1, -1].mean())}
+        for d in datas:
+            for c, e in enumerate(epochs):
+                part.rows.extend(
+                    (exp, label, d.meta["seed"], int(e), "hyperplane_mean_cos", f"layer{i + 1}", float(v))
+                    for i, v in enumerate(d.get("hyperplanes", "mean_offdiag")[c])
+                )
+    part.figures["hyperplane_stats"] = figures.mean_std_curves(
+        epochs, series, "mean off-diagonal cosine", "Hyperplane alignment per layer", panel_title="{}"
+    )
+    n_layers = len(first.meta["hidden_sizes"])
+    mats = {}
+    for label, datas in groups.items():
+        d = datas[0]
+        for c, e in enumerate(d.get("hyperplane_matrices", "epochs")):
+            layer_mats = [d.get("hyperplane_matrices", f"layer{i + 1}")[c] for i in range(n_layers)]
+            mats[f"{figures.input_title(label)}, epoch {e}"] = hyperplane_matrix(layer_mats)
+    part.figures["hyperplane_matrices"] = figures.matrices(
+        mats, "Weight-row cosines (cross-layer blocks masked)"
+    )
+    ordered = sorted(groups, key=encoding_rank)
+    if len(ordered) >= 2:
+        lo, hi = ordered[0], ordered[-1]
+        part.findings.append(
+            Finding(
+                f"deepest-layer hyperplanes are more positively aligned for {hi} than {lo} (end)",
+                deepest[hi]["last"] > deepest[lo]["last"],
+                f"{hi} {deepest[hi]['last']:.3g} vs {lo} {deepest[lo]['last']:.3g}",
+            )
+        )
+        part.findings.append(
+            Finding(
+                f"{hi}: deepest-layer alignment grows over training",
+                deepest[hi]["last"] > deepest[hi]["first"],
+                f"first {deepest[hi]['first']:.3g}, last {deepest[hi]['last']:.3g}",
+            )
+        )
+    return part
+
+
+def _boundary(exp: str, groups: Groups, summary: dict) -> Part:
+    keys = ("feature_mean", "input_mean")
+    part = Part(rows=scalar_curve_rows(exp, groups, "boundary", keys, "boundary_distance"))
+    epochs = next(iter(groups.values()))[0].get("boundary", "epochs")
+    series = {
+        label: {
+            "feature space (reference)": np.stack([d.get("boundary", "feature_mean") for d in datas]),
+            "input space (exact)": np.stack([d.get("boundary", "input_mean") for d in datas]),
+        }
+        for label, datas in groups.items()
+    }
+    for label, s in series.items():
+        part.arrays[f"boundary_feature/{label}"] = s["feature space (reference)"]
+        part.arrays[f"boundary_input/{label}"] = s["input space (exact)"]
+    part.figures["boundary_distance"] = figures.mean_std_curves(
+        epochs,
+        series,
+        "mean distance to nearest boundary",
+        "Region width over training",
+        panel_title="{}",
+        logy=True,
+    )
+    ordered = sorted(groups, key=encoding_rank)
+    if len(ordered) >= 2:
+        lo, hi = ordered[0], ordered[-1]
+        part.findings.append(
+            compare(
+                f"the highest L has the widest regions at the end: {hi} > {lo}",
+                summary,
+                hi,
+                lo,
+                "boundary_input_mean_last",
+                ">",
+            )
+        )
+        curve = series[hi]["input space (exact)"].mean(axis=0)
+        part.findings.append(
+            Finding(
+                f"{hi}: regions widen after their early minimum",
+                bool(curve[-1] > curve.min()),
+                f"min {curve.min():.3g} at epoch {int(epochs[curve.argmin()])}, end {curve[-1]:.3g}",
+            )
+        )
+    return part
+
+
+def _bands(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part()
+    first = next(iter(groups.values()))[0]
+    epochs = first.get("bands", "epochs")
+    rel = {k: np.stack([d.get("bands", "rel_energy") for d in v]) for k, v in groups.items()}
+    n_bands = next(iter(rel.values())).shape[2]
+    for label, data in rel.items():
+        part.arrays[f"band_rel_energy/{label}"] = data
+        for s, d in enumerate(groups[label]):
+            part.rows.extend(
+                (exp, label, d.meta["seed"], int(e), "band_rel_energy", str(b), float(data[s, c, b]))
+                for c, e in enumerate(epochs)
+                for b in range(n_bands)
+            )
+    part.rows += scalar_curve_rows(exp, groups, "bands", ("psnr",), "psnr")
+    part.figures["band_convergence"] = figures.convergence_heatmap(
+        epochs,
+        np.arange(n_bands),
+        rel,
+        ylabel="radial band (low → high)",
+        title="Relative residual energy per radial frequency band (mean over images)",
+    )
+    raw, pes = raw_and_encoded(list(groups))
+    if raw and pes:
+        a, b = rel[raw][:, -1, -1].mean(), rel[pes[-1]][:, -1, -1].mean()
+        part.findings.append(
+            Finding(
+                f"highest band is learned better by {pes[-1]} than {raw}",
+                b < a,
+                f"{pes[-1]} {b:.3g} vs {raw} {a:.3g}",
+            )
+        )
+    return part
+
+
+def _layer_hamming(exp: str, groups: Groups, summary: dict) -> Part:
+    part = hamming_part(exp, groups, summary, probe="hamming_random")
+    first = next(iter(groups.values()))[0]
+    epochs = first.get("hamming_random", "epochs")
+    series = {}
+    for label, datas in groups.items():
+        layers = np.stack([d.get("hamming_random", "random_layer_mean") for d in datas])
+        series[label] = {f"layer {i + 1}": layers[:, :, i] for i in range(layers.shape[2])}
+    part.figures["hamming_per_layer"] = figures.mean_std_curves(
+        epochs,
+        series,
+        "Hamming distance (units of the layer)",
+        "Per-layer Hamming, random pairs",
+        panel_title="{}",
+    )
+    raw, pes = raw_and_encoded(list(groups))
+    if raw and pes:
+        a, b = series[raw]["layer 1"][:, -1].mean(), series[pes[-1]]["layer 1"][:, -1].mean()
+        part.findings.append(
+            Finding(
+                f"{pes[-1]} disperses inputs already in layer 1 (above {raw})", b > a, f"{b:.3g} vs {a:.3g}"
+            )
+        )
+    return part
+
+
+def _heldout(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part(rows=scalar_curve_rows(exp, groups, "heldout", ("train_psnr", "test_psnr"), "psnr"))
+    values = {
+        label: {
+            "train (even pixels)": np.array([d.get("heldout", "train_psnr")[-1] for d in datas]),
+            "test (odd pixels)": np.array([d.get("heldout", "test_psnr")[-1] for d in datas]),
+        }
+        for label, datas in groups.items()
+    }
+    for label, v in values.items():
+        part.arrays[f"train_psnr/{label}"] = v["train (even pixels)"]
+        part.arrays[f"test_psnr/{label}"] = v["test (odd pixels)"]
+    part.figures["generalisation"] = figures.bars(
+        values, "PSNR (dB)", "Held-out generalisation (Tancik et al.)"
+    )
+    encoded = [k for k in groups if k != "raw01"]
+    if "raw01" in groups and encoded:
+        best = max(encoded, key=lambda k: summary[k]["test_psnr"])
+        part.findings.append(
+            compare(
+                f"an encoding generalises better than raw coordinates ({best})",
+                summary,
+                best,
+                "raw01",
+                "test_psnr",
+                ">",
+            )
+        )
+    if "rff10" in summary and "rff100" in summary:
+        gap = {k: summary[k]["train_psnr"] - summary[k]["test_psnr"] for k in ("rff10", "rff100")}
+        part.findings.append(
+            Finding(
+                "RFF σ=100 overfits more than σ=10 (train-test PSNR gap)",
+                gap["rff100"] > gap["rff10"],
+                f"σ=100 {gap['rff100']:.2f} dB vs σ=10 {gap['rff10']:.2f} dB",
+            )
+        )
+    return part
+
+
+def _arch_label(cfg: RunConfig) -> str:
+    return f"{cfg.input}@{cfg.depth}x{cfg.width}"
+
+
+def _archs(exp: str, groups: Groups, summary: dict) -> Part:
+    part = Part()
+    for kind in ("local", "global"):
+        for field in (f"hamming_{kind}", f"hamming_{kind}_ratio", f"cos_{kind}_abs_mean"):
+            for label, s in summary.items():
+                if field in s:
+                    part.rows.append((exp, label, -1, -1, field, "mean_over_seeds", float(s[field])))
+    archs = sorted({k.split("@")[1] for k in groups}, key=lambda a: int(a.split("x")[0]))
+    for arch in archs:
+        raw, pe = (
+            f"raw01@{arch}",
+            next((k for k in groups if k.endswith(f"@{arch}") and k.startswith("pe")), None),
+        )
+        if pe:
+            part.findings.append(
+                compare(f"{arch}: local Hamming ratio raw < PE", summary, raw, pe, "hamming_local_ratio", "<")
+            )
+    return part
+
+
+_PARTS: dict[str, PartFn] = {
+    "region_maps": _region_maps,
+    "regions": _regions,
+    "hamming": hamming_part,
+    "confusion": confusion_part,
+    "dead": _dead,
+    "norms": _norms,
+    "hyperplanes": _hyperplanes,
+    "boundary": _boundary,
+    "bands": _bands,
+    "layer_hamming": _layer_hamming,
+    "heldout": _heldout,
+    "archs": _archs,
+}
+
+
+def _runs(params: Study2D, seeds: int) -> list[RunConfig]:
+    return params.runs(seeds)
+
+
+def _order(params: Study2D) -> list[str]:
+    if params.archs:
+        return [f"{label}@{d}x{w}" for d, w in params.archs for label in params.inputs]
+    return list(params.inputs)
+
+
+def _exp(
+    exp_id: str, title: str, claim: str, parts: tuple[str, ...], quick: Study2D, paper: Study2D
+) -> Experiment:
+    key = _arch_label if quick.archs else (lambda cfg: cfg.input)
+    return Experiment(
+        id=exp_id,
+        title=title,
+        claim=claim,
+        profiles={"quick": quick, "paper": paper},
+        runs=_runs,
+        analyse=make_analysis(exp_id, parts, _PARTS, key=key, order=_order),
+        default_seeds=quick.seeds,
+    )
+
+
+# ------------------------------------------------------------------------ E20
+
+
+@dataclass(frozen=True)
+class EncodingGrid:
+    """E20 parameters: an encoding of a square grid (no training)."""
+
+    size: int = 64
+    input: str = "pe5"
+    seeds: int = 1
+
+    OVERRIDES: ClassVar[tuple[str, ...]] = ("size",)
+
+    def override(self, **changes: Any) -> EncodingGrid:
+        return dataclasses.replace(self, **changes)
+
+    def runs(self, seeds: int) -> list[RunConfig]:
+        return []
+
+
+def _encoding_distances(params: EncodingGrid, runs: Any) -> ExperimentResult:
+    """E20: ‖γ(p_i) − γ(p_j)‖ over every pair of grid points, row-major (spec §1.8, §7)."""
+    enc = parse_input(params.input, in_dim=2, convention="2d")
+    t = torch.as_tensor(grid_2d(params.size, params.size), dtype=torch.float64)
+    dist = encoding_distance_matrix(enc(t)).numpy()
+    coord = encoding_distance_matrix(t).numpy()
+    adjacent = float(dist[np.isclose(coord, 1.0 / params.size)].mean())
+    far = coord > 0.5
+    frac = float((dist[far] < adjacent).mean())
+    rho = float(np.corrcoef(coord.ravel(), dist.ravel())[0, 1])
+    fig = figures.matrices(
+        {f"{figures.input_title(params.input)} on {params.size}²": dist},
+        "Encoding distance ‖γ(p_i) − γ(p_j)‖",
+        vmin=0,
+        vmax=float(dist.max()),
+        cmap="viridis",
+    )
+    findings = [
+        Finding(
+            "some far-apart points are closer in encoding space than adjacent pixels (periodicity)",
+            frac > 0,
+            f"{frac:.4f} of pairs > 0.5 apart are closer than the mean adjacent distance {adjacent:.3g}",
+        ),
+        Finding(
+            "encoding distance is not a monotone function of coordinate distance",
+            rho < 0.99,
+            f"Pearson r(coordinate, encoding distance) = {rho:.3f}",
+        ),
+    ]
+    summary = {"mean_adjacent_distance": adjacent, "frac_far_closer_than_adjacent": frac, "pearson_r": rho}
+    rows = [("E20", params.input, 0, 0, "encoding_distance", k, float(v)) for k, v in summary.items()]
+    return ExperimentResult(
+        rows=rows,
+        arrays={"distance": dist.astype(np.float32)},
+        figures={"encoding_distance": fig},
+        summary={"inputs": {params.input: summary}},
+        findings=findings,
+    )
+
+
+# ---------------------------------------------------------------- the registry
+
+_MAIN_INPUTS = ("raw01", "raw11", "pe5")
+_E4E_QUICK = dataclasses.replace(MAIN_QUICK, train=TrainConfig(epochs=1000, batch_size=256, lr=5e-3))
+_E4E_PAPER = dataclasses.replace(MAIN_PAPER, train=TrainConfig(epochs=5000, batch_size=256, lr=5e-3))
+_E15_QUICK = dataclasses.replace(
+    MAIN_QUICK,
+    inputs=("raw01", "pe5"),
+    archs=((2, 128), (4, 256), (6, 256)),
+    train=TrainConfig(epochs=300, batch_size=256),
+    probes=suite_probes(25, MAIN_PAIRS),
+)
+_E15_PAPER = dataclasses.replace(MAIN_PAPER, inputs=("raw01", "pe5"), archs=((2, 128), (4, 256), (6, 512)))
+_RPE = tuple(f"rpe{omega}x{d}" for omega in (2, 32, 1024) for d in (4, 20, 40))
+_E16 = dataclasses.replace(
+    MAIN_QUICK,
+    inputs=_RPE,
+    train=TrainConfig(epochs=10, batch_size=256),
+    probes=(RegionSpec(Schedule(every=1)),),
+)
+_X3_QUICK = Study2D(
+    images=_natural(128, 3),
+    inputs=("raw01", "basic", "pe6", "rff1", "rff10", "rff100"),
+    width=128,
+    depth=4,
+    train=TrainConfig(epochs=500),
+    probes=(HeldOutSpec(Schedule(every=25, last=True)),),
+    held_out=True,
+)
+_X3_PAPER = dataclasses.replace(
+    _X3_QUICK,
+    images=_natural(512),
+    inputs=("raw01", "basic", "pe8", "rff1", "rff10", "rff100"),
+    width=256,
+    train=TrainConfig(epochs=2000),
+    seeds=5,
+)
+
+
+def _nat(inputs: tuple[str, ...]) -> tuple[Study2D, Study2D]:
+    return _select(NATURAL_QUICK, inputs), _select(NATURAL_PAPER, inputs)
+
+
+def _main(inputs: tuple[str, ...] = _MAIN_INPUTS) -> tuple[Study2D, Study2D]:
+    return _select(MAIN_QUICK, inputs), _select(MAIN_PAPER, inputs)
+
+
+STUDY_2D_EXPERIMENTS = (
+    _exp(
+        "E4a",
+        "Region maps on the 64² random image",
+        "Raw coordinates give large regions shared by many pixels; PE gives about one region per pixel.",
+        ("region_maps",),
+        *_main(),
+    ),
+    _exp(
+        "E4b",
+        "Region count over training (64² random image)",
+        "Raw coordinates occupy far fewer regions than pixels; PE about one per pixel.",
+        ("regions",),
+        *_main(),
+    ),
+    _exp(
+        "E4c",
+        "Local and global Hamming (64² random image)",
+        "PE separates even neighbouring pixels; raw neighbours share patterns.",
+        ("hamming",),
+        *_main(),
+    ),
+    _exp(
+        "E4d",
+        "Local and global gradient confusion (64² random image)",
+        "Raw local confusion sits at ±1; PE spreads it towards 0.",
+        ("confusion",),
+        *_main(),
+    ),
+    _exp(
+        "E4e",
+        "Spectral norms, lr 5e-3 (64² random image)",
+        "PE's expressivity does not come from larger weights.",
+        ("norms",),
+        _select(_E4E_QUICK, _MAIN_INPUTS),
+        _select(_E4E_PAPER, _MAIN_INPUTS),
+    ),
+    _exp(
+        "E4f",
+        "Dead ReLUs (64² random image)",
+        "Dense coordinates kill many units; PE fewer.",
+        ("dead",),
+        *_main(),
+    ),
+    _exp(
+        "E5",
+        "Gradient confusion on natural images",
+        "The link between confusion and expressivity holds on natural signals.",
+        ("confusion",),
+        *_nat(("raw01", "raw11", "pe4", "pe8", "pe16")),
+    ),
+    _exp(
+        "E6",
+        "Hamming distance on natural images",
+        "PE patterns are far more distinct, locally and globally.",
+        ("hamming",),
+        *_nat(("raw01", "raw11", "pe4", "pe8", "pe16")),
+    ),
+    _exp(
+        "E7",
+        "Per-layer Hamming on natural images",
+        "PE disperses inputs already in layer 1; coordinates separate mostly in deeper layers.",
+        ("layer_hamming",),
+        *_nat(("raw01", "pe8")),
+    ),
+    _exp(
+        "E8",
+        "Region growth on natural images",
+        "PE occupies many more regions from initialisation on; [-1,1) gives more than [0,1).",
+        ("regions", "region_maps"),
+        *_nat(("raw01", "raw11", "pe1", "pe2", "pe8")),
+    ),
+    _exp(
+        "E9",
+        "Dead neurons against the coordinate range",
+        "Dead units fall as the coordinate range widens.",
+        ("dead",),
+        *_nat(("raw01", "raw11", "raw-2_2", "raw-3_3")),
+    ),
+    _exp(
+        "E10",
+        "Spectral norms on natural images",
+        "Coordinates need larger norms than PE; higher L needs smaller norms.",
+        ("norms",),
+        *_nat(("raw01", "raw11", "pe4", "pe8")),
+    ),
+    _exp(
+        "E11",
+        "Hyperplane angles",
+        "With higher-frequency PE the deeper layers' hyperplanes align positively.",
+        ("hyperplanes",),
+        *_nat(("pe4", "pe8", "pe16")),
+    ),
+    _exp(
+        "E12",
+        "Distance to the nearest region boundary",
+        "With higher-L PE, regions widen over training.",
+        ("boundary",),
+        *_nat(("pe4", "pe8", "pe12", "pe16", "pe20")),
+    ),
+    _exp(
+        "E15",
+        "Depth and width (64² random image)",
+        "Locally, coordinates stay at a tiny fraction of units whatever the size, while PE stays high.",
+        ("hamming", "confusion", "archs"),
+        _E15_QUICK,
+        _E15_PAPER,
+    ),
+    _exp(
+        "E16",
+        "Restricted PE (a reconstruction)",
+        "One repeated frequency does not lift the region count to one per pixel.",
+        ("regions",),
+        _E16,
+        _E16,
+    ),
+    Experiment(
+        id="E20",
+        title="Encoding distance matrix (PE L=5 on 64²)",
+        claim="PE maps neighbours apart and brings some distant points close, periodically.",
+        profiles={"quick": EncodingGrid(), "paper": EncodingGrid()},
+        runs=lambda p, s: p.runs(s),
+        analyse=_encoding_distances,
+        default_seeds=1,
+    ),
+    _exp(
+        "X2",
+        "Per-band 2D convergence on natural images",
+        "Raw coordinates leave the high radial bands unlearned; PE learns them.",
+        ("bands",),
+        *_nat(("raw01", "raw11", "pe4", "pe8")),
+    ),
+    _exp(
+        "X3",
+        "Held-out generalisation (Fourier-features protocol)",
+        "Encodings with a moderate frequency scale generalise between pixels; too high a σ overfits.",
+        ("heldout",),
+        _X3_QUICK,
+        _X3_PAPER,
+    ),
+)
