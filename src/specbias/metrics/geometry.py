@@ -137,6 +137,13 @@ class NearestBoundary:
     unit: np.ndarray
 
 
+def _left_multiply(w: torch.Tensor, jac: torch.Tensor) -> torch.Tensor:
+    """``w @ jac[n]`` for every point ``n`` in one GEMM: ``(W_l, W_{l-1}) × (c, W_{l-1}, d) → (c, W_l, d)``."""
+    c, k, d = jac.shape
+    flat = jac.transpose(0, 1).reshape(k, c * d)
+    return (w @ flat).reshape(w.shape[0], c, d).transpose(0, 1)
+
+
 def _unit_distances(model: MLP, x: torch.Tensor, space: str) -> list[torch.Tensor]:
     """Per hidden layer, each unit's distance ``(c, W_l)``; ``+inf`` for units that never bound."""
     out = []
@@ -148,7 +155,7 @@ def _unit_distances(model: MLP, x: torch.Tensor, space: str) -> list[torch.Tenso
         if space == "feature":
             scale = torch.linalg.vector_norm(w, dim=1).expand_as(z)
         else:
-            grad = w.expand(x.shape[0], *w.shape) if jac is None else torch.matmul(w, jac)
+            grad = w.expand(x.shape[0], *w.shape) if jac is None else _left_multiply(w, jac)
             scale = torch.linalg.vector_norm(grad, dim=2)
             jac = grad * (z > 0).unsqueeze(2)
         inf = torch.full_like(z, torch.inf)
