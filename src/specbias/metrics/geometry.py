@@ -138,7 +138,7 @@ class NearestBoundary:
 
 
 def _left_multiply(w: torch.Tensor, jac: torch.Tensor) -> torch.Tensor:
-    """``w @ jac[n]`` for every point ``n`` in one GEMM: ``(W_l, W_{l-1}) × (c, W_{l-1}, d) → (c, W_l, d)``."""
+    """``w @ jac[n]`` for every point ``n`` as one GEMM (``(c, W_{l-1}, d) → (c, W_l, d)``)."""
     c, k, d = jac.shape
     flat = jac.transpose(0, 1).reshape(k, c * d)
     return (w @ flat).reshape(w.shape[0], c, d).transpose(0, 1)
