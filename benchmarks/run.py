@@ -1,6 +1,6 @@
 """Run every benchmark and print one line each: ``NAME: ratio=R.Rx baseline=B.BBs ours=O.OOs``.
 
-``python benchmarks/run.py [NAME ...]`` runs the named modules only (confusion, trainer, study1d).
+``python benchmarks/run.py [NAME ...]`` runs the named modules only (see ``MODULES``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MODULES = ("confusion", "trainer", "study1d")
+MODULES = ("confusion", "trainer", "regions", "gram", "study1d", "e4")
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +10,8 @@ import torch
 
 from specbias.encodings import GaussianRFF
 from specbias.errors import ConfigError
+from specbias.results import RunStore
+from specbias.runner import run_all
 from specbias.runs import (
     ConfusionSpec,
     ConvergenceSpec,
@@ -151,16 +152,18 @@ def test_rff_input_stores_B():
     assert "encoding/B" not in execute_run(config(probes=(), train=TrainConfig(epochs=2))).arrays
 
 
-def test_aliased_pe_warns_and_is_reported():
+def test_aliased_pe_is_reported_once_by_the_runner(tmp_path, capsys):
     probes = (PredictionSpec(Schedule(last=True)),)
-    with pytest.warns(UserWarning, match="Nyquist"):
-        run = execute_run(config(input="pe9", probes=probes, train=TrainConfig(epochs=2)))
+    aliased = config(input="pe9", probes=probes, train=TrainConfig(epochs=2))
+    clean = config(input="pe8", probes=probes, train=TrainConfig(epochs=2))
+    runs = run_all([aliased, clean], RunStore(tmp_path), workers=1, progress=False)
     # pe9 (1-D label) has 10 octaves; octave 9 has 256 periods > Nyquist 128 on 256 samples
-    assert run.meta["aliased_features"] == 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        run = execute_run(config(input="pe8", probes=probes, train=TrainConfig(epochs=2)))
-    assert run.meta["aliased_features"] == 0 and run.meta["in_dim"] == 18
+    assert runs[0].meta["aliased_features"] == 2
+    assert runs[1].meta["aliased_features"] == 0 and runs[1].meta["in_dim"] == 18
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "warning: pe9: 2 of 20 encoding features exceed the Nyquist limit of the 256 grid and alias"
+    ]
 
 
 @pytest.mark.parametrize(

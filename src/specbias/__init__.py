@@ -7,22 +7,39 @@ The public API, by stage of the data flow
 __version__ = "0.1.0"
 
 from specbias.encodings import (
+    BasicEncoding,
     Encoding,
     GaussianRFF,
     NeRFPE,
     Raw,
+    RestrictedPE,
     aliased_features,
     n_freqs_from_label,
     parse_input,
 )
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.metrics.geometry import (
+    boundary_distance_feature,
+    boundary_distance_input,
+    encoding_distance_matrix,
+    hyperplane_cosines,
+    hyperplane_stats,
+    spectral_norms,
+)
 from specbias.metrics.gradients import (
     gradient_confusion,
     loss_gradient_gram,
     loss_gradient_pairs,
 )
-from specbias.metrics.pairs import Pairs, global_pairs_1d, local_pairs_1d
+from specbias.metrics.pairs import (
+    Pairs,
+    global_pairs_1d,
+    global_pairs_2d,
+    local_pairs_1d,
+    local_pairs_2d,
+    random_pairs,
+)
 from specbias.metrics.patterns import (
     Patterns,
     activation_patterns,
@@ -30,8 +47,9 @@ from specbias.metrics.patterns import (
     dead_units,
     hamming,
     region_counts,
+    region_ids,
 )
-from specbias.metrics.spectrum import frequency_convergence, residual_spectrum
+from specbias.metrics.spectrum import frequency_convergence, psnr, radial_band_error, residual_spectrum
 from specbias.models import MLP
 from specbias.probes import (
     ConfusionProbe,
@@ -42,12 +60,21 @@ from specbias.probes import (
     RegionProbe,
 )
 from specbias.runs import RunConfig, execute_run
-from specbias.signals import PowerLaw1D, Signal, ToneMixture
+from specbias.signals import (
+    NaturalImage,
+    PowerLaw1D,
+    RandomImage,
+    Signal,
+    ToneMixture,
+    grid_2d,
+    held_out_split,
+)
 from specbias.training import Schedule, TrainConfig, TrainResult, train
 
 __all__ = [
     "EXPERIMENTS",
     "MLP",
+    "BasicEncoding",
     "ConfigError",
     "ConfusionProbe",
     "ConvergenceProbe",
@@ -55,13 +82,16 @@ __all__ = [
     "Encoding",
     "GaussianRFF",
     "HammingProbe",
+    "NaturalImage",
     "NeRFPE",
     "Pairs",
     "Patterns",
     "PowerLaw1D",
     "PredictionProbe",
+    "RandomImage",
     "Raw",
     "RegionProbe",
+    "RestrictedPE",
     "RunConfig",
     "Schedule",
     "Signal",
@@ -71,20 +101,34 @@ __all__ = [
     "__version__",
     "activation_patterns",
     "aliased_features",
+    "boundary_distance_feature",
+    "boundary_distance_input",
     "count_regions",
     "dead_units",
+    "encoding_distance_matrix",
     "execute_run",
     "frequency_convergence",
     "get_experiment",
     "global_pairs_1d",
+    "global_pairs_2d",
     "gradient_confusion",
+    "grid_2d",
     "hamming",
+    "held_out_split",
+    "hyperplane_cosines",
+    "hyperplane_stats",
     "local_pairs_1d",
+    "local_pairs_2d",
     "loss_gradient_gram",
     "loss_gradient_pairs",
     "n_freqs_from_label",
     "parse_input",
+    "psnr",
+    "radial_band_error",
+    "random_pairs",
     "region_counts",
+    "region_ids",
     "residual_spectrum",
+    "spectral_norms",
     "train",
 ]

@@ -219,8 +219,7 @@ def matrices(
     fig, axes = plt.subplots(
         1, len(mats), figsize=(4.2 * len(mats), 4.0), squeeze=False, layout="constrained"
     )
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("0.9")
+    cm = plt.get_cmap(cmap).with_extremes(bad="0.9")
     image = None
     for ax, (name, mat) in zip(axes[0], mats.items()):
         image = ax.imshow(np.ma.masked_invalid(mat), cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")

@@ -69,4 +69,21 @@ def run_all(
                 store.save(futures[future], future.result())
                 bar.update(1)
     bar.close()
-    return [store.load(c) for c in configs]
+    runs = [store.load(c) for c in configs]
+    _warn_aliasing(runs)
+    return runs
+
+
+def _warn_aliasing(runs: Sequence[RunData]) -> None:
+    """One line per input whose encoding has features above the grid's Nyquist limit."""
+    seen = set()
+    for run in runs:
+        meta = run.meta
+        key = (meta["input"], tuple(meta.get("shape", ())))
+        if meta.get("aliased_features") and key not in seen:
+            seen.add(key)
+            print(
+                f"warning: {meta['input']}: {meta['aliased_features']} of {meta['in_dim']} encoding features "
+                f"exceed the Nyquist limit of the {'x'.join(map(str, key[1]))} grid and alias",
+                file=sys.stderr,
+            )

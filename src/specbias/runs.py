@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from specbias import __version__
-from specbias.encodings import Encoding, NeRFPE, parse_input, warn_if_aliased
+from specbias.encodings import Encoding, NeRFPE, aliased_features, parse_input
 from specbias.errors import ConfigError
 from specbias.metrics.pairs import (
     GLOBAL_FAR_2D,
@@ -116,14 +116,12 @@ class PatchPairSpec:
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator, faithful: bool) -> dict[str, Pairs]:
         h, w = shape
+        per_patch = self.pairs_per_patch
+        pixels = max(2, round(self.patch * w)) ** 2
+        if faithful or (per_patch is not None and per_patch >= pixels * (pixels - 1) // 2):
+            per_patch = None  # every pair of the patch (the faithful sampler always takes all 36)
         local = local_pairs_2d(
-            h,
-            w,
-            rng,
-            n_patches=self.patches,
-            patch=self.patch,
-            pairs_per_patch=self.pairs_per_patch,
-            faithful=faithful,
+            h, w, rng, n_patches=self.patches, patch=self.patch, pairs_per_patch=per_patch, faithful=faithful
         )
         glob = global_pairs_2d(
             h, w, rng, n_pairs=self.global_pairs, near=self.near, far=self.far, faithful=faithful
@@ -392,7 +390,7 @@ def _prepare(cfg: RunConfig, enc: Encoding, dtype, dev) -> tuple[_Data, int]:
             shape=sig.shape,
         )
         spacing = 1.0 / side
-    return data, warn_if_aliased(enc, spacing=spacing)
+    return data, int(aliased_features(enc, spacing=spacing).size)
 
 
 def execute_run(cfg: RunConfig, device: str = "cpu", progress: bool = False) -> RunData:
@@ -426,6 +424,7 @@ def execute_run(cfg: RunConfig, device: str = "cpu", progress: bool = False) -> 
         "n_points": int(data.x.shape[0]),
         "shape": list(data.shape),
         "aliased_features": n_aliased,
+        "grid_spacing": 1.0 / data.signal.shape[-1],
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
         "version": __version__,

@@ -6,8 +6,9 @@ end -- so ``specbias run E2`` followed by ``specbias run E3`` trains nothing the
 
 Profiles. The reference scale (4 inputs × 5 seeds × 500 full-batch epochs, N = 2048, MLP-4×128)
 already runs in about a minute on a 2-core CPU, so ``quick`` and ``paper`` are the same
-configuration for E1–E3/X1; the reference's phases shared by all runs (bug B2) are the
-``--mode faithful`` option, the default draws them from each run's seed.
+configuration for E1–E3/X1 (E3b's ``quick`` uses 3 seeds instead of 5). The reference's phases
+shared by all runs (bug B2) are the ``--mode faithful`` option; the default draws them from each
+run's seed.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Study1D:
     convergence: ConvergenceSpec = ConvergenceSpec(Schedule(every=5, last=True))
     prediction: PredictionSpec = PredictionSpec(Schedule(last=True))
     mode: str = "clean"
+    seeds: int = 5
 
     OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "n", "inputs", "mode")
 
@@ -120,6 +122,7 @@ V1_1D = Study1D(
     hamming=HammingSpec(Schedule(every=100, last=True), PairSpec(100, 500, 10000)),
     confusion=ConfusionSpec(Schedule(explicit=(99,), last=True), PairSpec(100, 500, 10000)),
 )
+V1_1D_QUICK = dataclasses.replace(V1_1D, seeds=3)
 
 
 def _count_converged(s: dict) -> int:
@@ -212,12 +215,14 @@ def _runs(params: Study1D, seeds: int) -> list[RunConfig]:
     return params.runs(seeds)
 
 
-def _study(exp_id: str, title: str, claim: str, parts: tuple[str, ...], params: Study1D) -> Experiment:
+def _study(
+    exp_id: str, title: str, claim: str, parts: tuple[str, ...], params: Study1D, quick: Study1D | None = None
+) -> Experiment:
     return Experiment(
         id=exp_id,
         title=title,
         claim=claim,
-        profiles={"quick": params, "paper": params},
+        profiles={"quick": quick or params, "paper": params},
         runs=_runs,
         analyse=make_analysis(exp_id, parts, _PARTS, order=lambda p: p.inputs),
     )
@@ -258,5 +263,6 @@ STUDY_1D_EXPERIMENTS = (
         "As E2 and E3 in the v1 setting: raw neighbours share patterns and have (anti)parallel gradients.",
         ("hamming", "confusion"),
         V1_1D,
+        quick=V1_1D_QUICK,
     ),
 )

@@ -139,7 +139,8 @@ class Study2D:
             train = dataclasses.replace(train, batching="fixed")  # the reference's batches (bug B3)
         images = self.images
         if "size" in changes:
-            images = tuple(dataclasses.replace(im, size=changes.pop("size")) for im in images)
+            size = changes.pop("size")
+            images = tuple(dataclasses.replace(im, size=size) for im in images)
         if "inputs" in changes:
             changes["inputs"] = tuple(changes["inputs"])
         return dataclasses.replace(self, train=train, images=images, **changes)
@@ -224,21 +225,26 @@ def _region_maps(exp: str, groups: Groups, summary: dict) -> Part:
     return part
 
 
-def _regions(exp: str, groups: Groups, summary: dict) -> Part:
+def _regions_rows_and_figure(exp: str, groups: Groups) -> Part:
     part = Part(rows=scalar_curve_rows(exp, groups, "regions", ("all", "layer1", "saturated"), "regions"))
     first = next(iter(groups.values()))[0]
     epochs = first.get("regions", "epochs")
     series = {k: {"all layers": np.stack([d.get("regions", "all") for d in v])} for k, v in groups.items()}
     for label, s in series.items():
         part.arrays[f"regions/{label}"] = s["all layers"]
-    n = first.meta["n_points"]
     part.figures["regions"] = figures.mean_std_curves(
         epochs,
         series,
-        f"distinct patterns (of {n} points)",
+        f"distinct patterns (of {first.meta['n_points']} points)",
         "Activation regions on the grid",
         panel_title="{}",
     )
+    return part
+
+
+def _regions(exp: str, groups: Groups, summary: dict) -> Part:
+    part = _regions_rows_and_figure(exp, groups)
+    n = next(iter(groups.values()))[0].meta["n_points"]
     raw, pes = raw_and_encoded(list(groups))
     if raw:
         value = summary[raw]["regions_last"]
@@ -516,6 +522,32 @@ def _heldout(exp: str, groups: Groups, summary: dict) -> Part:
     return part
 
 
+def _restricted(exp: str, groups: Groups, summary: dict) -> Part:
+    """E16: region counts of the restricted PE (spec §5): all below the number of pixels, the
+    fewest for the highest frequency at the lowest dimension."""
+    part = _regions_rows_and_figure(exp, groups)
+    n = next(iter(groups.values()))[0].meta["n_points"]
+    last = {k: summary[k]["regions_last"] for k in groups}
+    top = max(last, key=last.get)
+    part.findings.append(
+        Finding(
+            f"every restricted PE stays below one region per pixel ({n})",
+            all(v < n for v in last.values()),
+            f"largest: {top} with {last[top]:.0f}",
+        )
+    )
+    if "rpe1024x4" in last:
+        low = min(last, key=last.get)
+        part.findings.append(
+            Finding(
+                "ω = 2^10 at d = 4 gives the fewest regions",
+                last["rpe1024x4"] == last[low],
+                f"rpe1024x4 {last['rpe1024x4']:.0f}; fewest {low} {last[low]:.0f}",
+            )
+        )
+    return part
+
+
 def _arch_label(cfg: RunConfig) -> str:
     return f"{cfg.input}@{cfg.depth}x{cfg.width}"
 
@@ -553,6 +585,7 @@ _PARTS: dict[str, PartFn] = {
     "layer_hamming": _layer_hamming,
     "heldout": _heldout,
     "archs": _archs,
+    "restricted": _restricted,
 }
 
 
@@ -655,9 +688,9 @@ _E4E_PAPER = dataclasses.replace(MAIN_PAPER, train=TrainConfig(epochs=5000, batc
 _E15_QUICK = dataclasses.replace(
     MAIN_QUICK,
     inputs=("raw01", "pe5"),
-    archs=((2, 128), (4, 256), (6, 256)),
-    train=TrainConfig(epochs=300, batch_size=256),
-    probes=suite_probes(25, MAIN_PAIRS),
+    archs=((2, 64), (4, 128), (6, 192)),
+    train=TrainConfig(epochs=200, batch_size=256),
+    probes=suite_probes(20, MAIN_PAIRS),
 )
 _E15_PAPER = dataclasses.replace(MAIN_PAPER, inputs=("raw01", "pe5"), archs=((2, 128), (4, 256), (6, 512)))
 _RPE = tuple(f"rpe{omega}x{d}" for omega in (2, 32, 1024) for d in (4, 20, 40))
@@ -792,7 +825,7 @@ STUDY_2D_EXPERIMENTS = (
         "Distance to the nearest region boundary",
         "With higher-L PE, regions widen over training.",
         ("boundary",),
-        *_nat(("pe4", "pe8", "pe12", "pe16", "pe20")),
+        *_nat(("pe4", "pe8", "pe12", "pe16", "pe20"), quick_inputs=("pe4", "pe8", "pe16")),
     ),
     _exp(
         "E15",
@@ -806,7 +839,7 @@ STUDY_2D_EXPERIMENTS = (
         "E16",
         "Restricted PE (a reconstruction)",
         "One repeated frequency does not lift the region count to one per pixel.",
-        ("regions",),
+        ("restricted",),
         _E16,
         _E16,
     ),
