@@ -85,9 +85,10 @@ def mean_std_curves(
     """Mean ± std bands over seeds; ``series[input][kind]`` is ``(seeds, checkpoints)``, one panel
     per kind."""
     kinds = list(next(iter(series.values())))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 3.8), squeeze=False)
+    axes = _grid(len(kinds), 5.5, 3.8)
+    fig = axes[0].figure
     palette = colors(list(series))
-    for ax, kind in zip(axes[0], kinds):
+    for ax, kind in zip(axes, kinds):
         for label, per_kind in series.items():
             data = per_kind[kind]
             mean, std = data.mean(axis=0), data.std(axis=0)
@@ -104,10 +105,21 @@ def mean_std_curves(
                 functions=(lambda h: h / ratio_denominator, lambda r: r * ratio_denominator),
             )
             sec.set_ylabel(f"ratio (÷{ratio_denominator} units)")
-    axes[0][0].legend(fontsize=8)
+    axes[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _grid(n: int, width: float, height: float, ncols: int = 3) -> list:
+    """``n`` axes on a grid at most ``ncols`` wide (unused cells removed), in reading order."""
+    cols = min(n, ncols)
+    rows = -(-n // cols)
+    _, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return flat[:n]
 
 
 def reconstruction(
@@ -188,7 +200,7 @@ def convergence_heatmap(
     return fig
 
 
-def region_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Figure:
+def region_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], title: str, unit_ids: list[int]) -> Figure:
     """Rows: inputs. Columns: the region map (each activation pattern a random colour) and the
     on/off maps of a few layer-1 units. ``maps[input] = (ids (H, W), units (U, H, W))``."""
     n_units = max(u.shape[0] for _, u in maps.values())
@@ -203,7 +215,7 @@ def region_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> F
             ax = axes[row][1 + u]
             if u < units.shape[0]:
                 ax.imshow(units[u], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                ax.set_title(f"layer-1 unit on/off #{u}", fontsize=8)
+                ax.set_title(f"layer-1 unit {unit_ids[u]}: on (white) / off", fontsize=8)
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -226,7 +238,7 @@ def matrices(
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+    fig.colorbar(image, ax=axes.ravel()[: len(mats)].tolist(), shrink=0.8)
     fig.suptitle(title)
     return fig
 

@@ -150,7 +150,11 @@ class RegionMapProbe:
         patterns = activation_patterns(model, self.x)
         bits = np.unpackbits(patterns.layers[0], axis=1, count=patterns.widths[0])
         units = [u for u in self.units if u < patterns.widths[0]]
-        return {"ids": region_ids(patterns.packed()), "units": bits[:, units].T.astype(np.uint8)}
+        return {
+            "ids": region_ids(patterns.packed()),
+            "units": bits[:, units].T.astype(np.uint8),
+            "unit_ids": np.asarray(units, dtype=np.int64),
+        }
 
 
 @dataclass

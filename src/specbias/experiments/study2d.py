@@ -218,9 +218,10 @@ def _region_maps(exp: str, groups: Groups, summary: dict) -> Part:
         for label, (ids, units) in maps.items():
             part.arrays[f"region_ids/{label}/epoch{epoch}"] = ids
             part.arrays[f"unit_maps/{label}/epoch{epoch}"] = units
-        when = "initialisation + 1 epoch" if c == 0 else f"epoch {epoch}"
+        when = f"after epoch {epoch}" + (" (one epoch of training)" if epoch == 0 else "")
+        units = [int(u) for u in first.get("region_map", "unit_ids")[c]]
         part.figures[f"region_map_epoch{epoch}"] = figures.region_maps(
-            maps, f"Activation regions ({when}, seed 0)"
+            maps, f"Activation regions ({when}, seed 0)", units
         )
     return part
 
