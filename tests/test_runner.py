@@ -68,3 +68,25 @@ def test_pool_and_serial_give_identical_arrays(tmp_path):
         assert s.arrays.keys() == p.arrays.keys()
         for key in s.arrays:
             np.testing.assert_array_equal(s.arrays[key], p.arrays[key], err_msg=key)
+
+
+def test_dask_local_cluster_equals_local_executor_bit_for_bit(tmp_path):
+    pytest.importorskip("distributed")
+    configs = tiny_configs(seeds=1)
+    local = run_all(configs, RunStore(tmp_path / "local"), workers=1, progress=False)
+    dask = run_all(configs, RunStore(tmp_path / "dask"), workers=2, progress=False, executor="dask")
+    for a, b in zip(local, dask):
+        assert a.arrays.keys() == b.arrays.keys()
+        for key in a.arrays:
+            np.testing.assert_array_equal(a.arrays[key], b.arrays[key], err_msg=key)
+
+
+@pytest.mark.parametrize(
+    ("executor", "scheduler", "needle"),
+    [("ray", None, "unknown executor 'ray'"), ("local", "tcp://x:1", "--scheduler needs --executor dask")],
+)
+def test_bad_executor_settings_are_config_errors(executor, scheduler, needle, tmp_path):
+    from specbias.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=needle):
+        run_all(tiny_configs(1), RunStore(tmp_path), executor=executor, scheduler=scheduler)

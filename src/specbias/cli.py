@@ -1,4 +1,4 @@
-"""Command line: ``specbias list | run | reproduce``.
+"""Command line: ``specbias list | run | reproduce | report``.
 
 Every bad value ends the command with one line ``error: ...`` on stderr and exit code 2, before
 anything is written.
@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from specbias import __version__
+from specbias.cost import sweep_cost
 from specbias.encodings import INPUT_GRAMMAR
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
 from specbias.experiments.base import PROFILES
 from specbias.pipeline import Planned, execute, plan
+from specbias.report import build_report
 from specbias.results import ensure_writable_dir
+from specbias.runner import check_executor, default_workers
 from specbias.runs import resolve_device
 
 
@@ -62,6 +66,17 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="parallel worker processes, one torch thread each (default: one per core on cpu, 1 on cuda)",
     )
     p.add_argument("--force", action="store_true", help="recompute runs even if they are cached")
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "dask"),
+        help="local: a process pool here; dask: a Dask distributed cluster (default: %(default)s)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address, e.g. tcp://host:8786 (default: start a LocalCluster of --workers)",
+    )
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bars (default: shown on a terminal)"
     )
@@ -119,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated experiment ids (default: all)",
     )
     _common(rep)
+    rep.add_argument(
+        "--yes",
+        action="store_true",
+        help="start even when the estimated cost is over an hour (paper profile)",
+    )
+
+    rpt = sub.add_parser(
+        "report",
+        help="rebuild OUT/report.html from finished experiments, without re-running",
+        description="Rebuild the self-contained HTML report from the experiment directories under OUT.",
+    )
+    rpt.add_argument(
+        "out", type=Path, nargs="?", default=Path("results"), help="results directory (default: %(default)s)"
+    )
     return parser
 
 
@@ -129,14 +158,53 @@ def _print_results(done: Sequence) -> None:
             print(f"  [{'holds' if f.holds else 'does not hold'}] {f.claim}: {f.detail}")
 
 
-def _execute(plans: list[Planned], args: argparse.Namespace) -> int:
+def _check_cost(plans: list[Planned], args: argparse.Namespace) -> None:
+    """Print the estimated cost; a paper-profile sweep over an hour needs ``--yes``."""
+    workers = args.workers or default_workers(args.device)
+    cost = sweep_cost([c for p in plans for c in p.configs], args.device, workers)
+    print(
+        f"estimated training cost: {cost.flops:.3g} FLOP, {cost.steps} optimiser steps, "
+        f"about {cost.seconds / 60:.1f} min on {workers} {args.device} worker(s) (probes not counted)",
+        file=sys.stderr,
+    )
+    if args.profile == "paper" and cost.hours > 1 and not getattr(args, "yes", False):
+        raise ConfigError(
+            f"the paper profile is estimated at {cost.hours:.1f} h on {args.device}; "
+            "re-run with --yes to start"
+        )
+
+
+def _execute(plans: list[Planned], args: argparse.Namespace, report: bool = False) -> int:
     resolve_device(args.device)
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    check_executor(args.executor, args.scheduler)
+    _check_cost(plans, args)
     out = ensure_writable_dir(args.out)
     progress = False if args.no_progress else None
-    done = execute(plans, out, device=args.device, workers=args.workers, force=args.force, progress=progress)
+    start = time.perf_counter()
+    done = execute(
+        plans,
+        out,
+        device=args.device,
+        workers=args.workers,
+        force=args.force,
+        progress=progress,
+        executor=args.executor,
+        scheduler=args.scheduler,
+    )
     _print_results(done)
+    if report:
+        extra = {
+            "profile": args.profile,
+            "device": args.device,
+            "workers": args.workers or default_workers(args.device),
+            "executor": args.executor + (f" ({args.scheduler})" if args.scheduler else ""),
+            "torch threads per run": 1,
+            "seeds": ", ".join(f"{p.experiment.id} {p.seeds}" for p in plans),
+            "wall time of this invocation": f"{time.perf_counter() - start:.0f} s",
+        }
+        print(f"report: {build_report(out, extra)}")
     return 0
 
 
@@ -150,8 +218,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             k: getattr(args, k) for k in ("epochs", "lr", "width", "depth", "n", "size", "inputs", "mode")
         }
         return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
+    if args.command == "report":
+        print(f"report: {build_report(args.out)}")
+        return 0
     ids = args.only or list(EXPERIMENTS)
-    return _execute([plan(get_experiment(i), args.profile, args.seeds, {}) for i in ids], args)
+    return _execute([plan(get_experiment(i), args.profile, args.seeds, {}) for i in ids], args, report=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

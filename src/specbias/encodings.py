@@ -23,6 +23,24 @@ grid once and the network sees the features.
   (``sin(θ+φ) = sin θ cos φ + cos θ sin φ``), so the copies add no function a first linear layer
   could not already form: raising ``dim`` alone should not raise capacity, which is E16's claim.
 
+Lifts of a 1D coordinate to ``ℝᵈ`` (X7, "is it the dimension or the encoding?"), both drawn from
+the run's seed like :class:`GaussianRFF` and saved with the run:
+
+* :class:`LinearLift` (``lin<d>``) -- ``x(t) = t·v`` with ``v ~ N(0, I_d)``: a segment of a
+  straight line in ``ℝᵈ``. The first layer sees ``W x + b = (W v) t + b``, so the network restricted
+  to the line is a ReLU network of ``t`` (piecewise linear in ``t``) with the same pre-activation
+  variance at initialisation as raw ``[0, 1)`` (PyTorch's ``U(±1/√fan_in)`` rows times ``v`` with
+  ``E‖v‖² = d``). Only the dimension changes -- and what the optimiser makes of it: Adam's
+  per-coordinate steps are not invariant to a rotation of the input.
+* :class:`CurveLift` (``curve<d>``, ``d >= 2``) -- the same line bent by ``J = 3`` low harmonics
+  orthogonal to it: ``x(t) = t·v + Σ_{j=1..J} (a_j sin 2πjt + b_j cos 2πjt)`` with
+  ``a_j, b_j ~ P⊥ N(0, I_d/j²)`` and ``P⊥ = I − v vᵀ/‖v‖²``. Along ``v`` the curve moves as
+  ``t‖v‖``, so it never crosses itself; it is smooth and of low frequency (at most 3 cycles over
+  ``[0, 1)``, below every tone of the paper's target), so neighbouring ``t`` stay neighbours. The
+  same seed gives :class:`LinearLift` the same ``v``: a curve is its line plus a bend.
+* ``rff<σ>x<d>`` -- :class:`GaussianRFF` with ``m = d/2`` frequencies, so that RFF can be compared
+  with the lifts at equal output dimension ``d``.
+
 Paper labels. The 1D scripts call ``[sin(2^l πt), cos(2^l πt)], l = 0..p`` "L = p" (largest
 exponent), the 2D scripts call L the *number* of octaves. We keep one parameter, ``n_freqs``
 (number of octaves), and map labels with :func:`n_freqs_from_label`: 1D "L=3" has 4 octaves
@@ -243,6 +261,93 @@ class RestrictedPE(Encoding):
         return np.full(self.dim, self.omega / 2)
 
 
+def _check_lift(kind: str, dim: int, in_dim: int, least: int) -> None:
+    if in_dim != 1:
+        raise ConfigError(f"the {kind} lifts a 1D coordinate; got input dimension {in_dim}")
+    if dim < least:
+        raise ConfigError(f"{kind} dimension d must be >= {least}, got {dim}")
+
+
+@dataclass(frozen=True)
+class LinearLift(Encoding):
+    """``x(t) = t·v``, ``v ~ N(0, I_d)`` drawn from ``seed``: a straight line in ``ℝᵈ`` (X7)."""
+
+    dim: int
+    seed: int = 0
+    in_dim: int = 1
+    direction: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_lift("linear lift", self.dim, self.in_dim, 1)
+        object.__setattr__(self, "direction", rng_for(self.seed, "lift").standard_normal(self.dim))
+
+    @property
+    def out_dim(self) -> int:
+        return self.dim
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        return t[:, :1] * torch.as_tensor(self.direction, dtype=t.dtype, device=t.device)[None, :]
+
+    def frequencies(self) -> np.ndarray:
+        return np.zeros(self.dim)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"direction": self.direction}
+
+
+@dataclass(frozen=True)
+class CurveLift(Encoding):
+    """``x(t) = t·v + Σ_{j=1..J} (a_j sin 2πjt + b_j cos 2πjt)``: a smooth curve in ``ℝᵈ`` (X7).
+
+    ``v ~ N(0, I_d)`` is :class:`LinearLift`'s direction for the same ``seed``; the rows ``a_j``,
+    ``b_j`` (``J = harmonics``) are ``N(0, I_d/j²)`` projected orthogonally to ``v``.
+    """
+
+    dim: int
+    harmonics: int = 3
+    seed: int = 0
+    in_dim: int = 1
+    direction: np.ndarray = field(init=False, repr=False, compare=False)
+    sin_coef: np.ndarray = field(init=False, repr=False, compare=False)
+    cos_coef: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_lift("curve lift", self.dim, self.in_dim, 2)
+        if self.harmonics < 1:
+            raise ConfigError(f"curve lift harmonics must be >= 1, got {self.harmonics}")
+        v = LinearLift(self.dim, seed=self.seed).direction
+        rng = rng_for(self.seed, "curve")
+        scale = 1.0 / np.arange(1, self.harmonics + 1)[:, None]
+        unit = v / np.linalg.norm(v)
+        coefs = []
+        for _ in ("sin", "cos"):
+            c = rng.standard_normal((self.harmonics, self.dim)) * scale
+            coefs.append(c - np.outer(c @ unit, unit))
+        object.__setattr__(self, "direction", v)
+        object.__setattr__(self, "sin_coef", coefs[0])
+        object.__setattr__(self, "cos_coef", coefs[1])
+
+    @property
+    def out_dim(self) -> int:
+        return self.dim
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=t.dtype, device=t.device)
+
+        j = torch.arange(1, self.harmonics + 1, dtype=t.dtype, device=t.device)
+        angles = 2 * math.pi * t[:, :1] * j[None, :]  # (N, J)
+        bend = torch.sin(angles) @ tensor(self.sin_coef) + torch.cos(angles) @ tensor(self.cos_coef)
+        return t[:, :1] * tensor(self.direction)[None, :] + bend
+
+    def frequencies(self) -> np.ndarray:
+        """The highest harmonic ``J`` for every coordinate (the linear part is not periodic)."""
+        return np.full(self.dim, float(self.harmonics))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"direction": self.direction, "sin_coef": self.sin_coef, "cos_coef": self.cos_coef}
+
+
 def n_freqs_from_label(label: int, convention: str) -> int:
     """Map the paper's PE label L to a number of octaves.
 
@@ -277,15 +382,19 @@ def warn_if_aliased(encoding: Encoding, spacing: float) -> int:
 
 
 _NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
-INPUT_GRAMMAR = "raw01, raw11, raw<lo>_<hi>, pe<L>, rff<sigma>, basic, rpe<omega>x<dim>"
+INPUT_GRAMMAR = (
+    "raw01, raw11, raw<lo>_<hi>, pe<L>, rff<sigma>, rff<sigma>x<d>, basic, rpe<omega>x<dim>, lin<d>, curve<d>"
+)
 
 
 def parse_input(label: str, *, in_dim: int = 1, convention: str = "1d", seed: int = 0) -> Encoding:
     """Build an encoding from an input label: ``raw01``, ``raw11``, ``raw-2_2``, ``pe6``, ``rff10``,
-    ``basic`` or ``rpe32x20``.
+    ``rff10x8``, ``basic``, ``rpe32x20``, ``lin8`` or ``curve8``.
 
     ``pe<L>`` uses the paper's label convention for the domain (see :func:`n_freqs_from_label`);
-    ``rff<σ>`` draws its ``B`` from ``seed``; ``rpe<ω>x<dim>`` is :class:`RestrictedPE`.
+    ``rff<σ>`` draws its ``B`` (256 frequencies) from ``seed``, ``rff<σ>x<d>`` draws ``d/2`` of them
+    (``d`` features); ``rpe<ω>x<dim>`` is :class:`RestrictedPE`; ``lin<d>`` and ``curve<d>`` are
+    :class:`LinearLift` and :class:`CurveLift` of a 1D coordinate, drawn from ``seed``.
     """
     if label == "raw01":
         return Raw(0.0, 1.0, in_dim=in_dim)
@@ -297,6 +406,15 @@ def parse_input(label: str, *, in_dim: int = 1, convention: str = "1d", seed: in
         return NeRFPE(n_freqs_from_label(int(m[1]), convention), in_dim=in_dim)
     if m := re.fullmatch(rf"rff({_NUM})", label):
         return GaussianRFF(float(m[1]), in_dim=in_dim, seed=seed)
+    if m := re.fullmatch(rf"rff({_NUM})x(-?\d+)", label):
+        d = int(m[2])
+        if d < 2 or d % 2:
+            raise ConfigError(f"RFF dimension d must be even and >= 2 (sin and cos per frequency), got {d}")
+        return GaussianRFF(float(m[1]), m=d // 2, in_dim=in_dim, seed=seed)
+    if m := re.fullmatch(r"lin(-?\d+)", label):
+        return LinearLift(int(m[1]), seed=seed, in_dim=in_dim)
+    if m := re.fullmatch(r"curve(-?\d+)", label):
+        return CurveLift(int(m[1]), seed=seed, in_dim=in_dim)
     if label == "basic":
         return BasicEncoding(in_dim=in_dim)
     if m := re.fullmatch(rf"rpe({_NUM})x(\d+)", label):

@@ -102,11 +102,22 @@ def execute(
     workers: int | None = None,
     force: bool = False,
     progress: bool | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> list[tuple[Planned, ExperimentResult, Path]]:
     """Train every run the plans need (shared runs once), then analyse and write each."""
     store = RunStore(out)
     all_configs = [c for p in plans for c in p.configs]
-    run_all(all_configs, store, device=device, workers=workers, force=force, progress=progress)
+    run_all(
+        all_configs,
+        store,
+        device=device,
+        workers=workers,
+        force=force,
+        progress=progress,
+        executor=executor,
+        scheduler=scheduler,
+    )
     done = []
     for p in plans:
         t0 = time.perf_counter()

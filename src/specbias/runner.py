@@ -1,14 +1,20 @@
-"""Execute many runs: skip cached ones, run the rest serially or in a process pool.
+"""Execute many runs: skip cached ones, run the rest serially, in a process pool, or on Dask.
 
 Each run computes with one torch thread, in the main process or in a worker, so its numbers are
 bit-identical whatever the number of workers (multi-threaded BLAS may sum in another order).
 On 2 cores, two one-thread workers run a sweep ≈1.9× faster than one two-thread process for
 small batches and as fast for full batches (measured in ``shared/research/ecosystem.md`` §3.b).
 Finished runs are saved as they complete, so an interrupted sweep loses only the runs in flight.
+
+``executor="dask"`` submits the same runs to a Dask distributed cluster (the optional ``dask``
+extra): an existing scheduler (``scheduler="tcp://host:8786"``, e.g. one started by dask-jobqueue
+on a Slurm cluster) or, without an address, a ``LocalCluster`` of ``workers`` one-thread
+processes. Results travel back to this process, which alone writes the store.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import sys
@@ -18,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import torch
 from tqdm.auto import tqdm
 
+from specbias.errors import ConfigError
 from specbias.results import RunStore
 from specbias.runs import RunConfig, RunData, execute_run
 
@@ -35,6 +42,38 @@ def _one_thread_run(cfg: RunConfig, device: str, progress: bool = False) -> RunD
         torch.set_num_threads(previous)
 
 
+def check_executor(executor: str, scheduler: str | None) -> None:
+    """ConfigError for an unknown executor, a scheduler without Dask, or Dask not installed."""
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"unknown executor {executor!r}; allowed: local, dask")
+    if scheduler and executor != "dask":
+        raise ConfigError("--scheduler needs --executor dask")
+    if executor == "dask" and importlib.util.find_spec("distributed") is None:
+        raise ConfigError("--executor dask needs Dask: pip install 'specbias[dask]'")
+
+
+def _run_dask(
+    todo: Sequence[RunConfig], store: RunStore, device: str, workers: int, scheduler: str | None, bar: tqdm
+) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    client = Client(scheduler or cluster)
+    try:
+        futures = {client.submit(_one_thread_run, cfg, device, pure=False): cfg for cfg in todo}
+        for future in as_completed(futures):
+            store.save(futures[future], future.result())
+            bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def default_workers(device: str) -> int:
     """One worker per core on CPU (at most 8); one process for a single GPU."""
     return 1 if device == "cuda" else max(1, min(8, os.cpu_count() or 1))
@@ -47,8 +86,11 @@ def run_all(
     workers: int | None = None,
     force: bool = False,
     progress: bool | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> list[RunData]:
     """Make sure every config has a finished run in ``store``; return them in order."""
+    check_executor(executor, scheduler)
     if progress is None:
         progress = sys.stderr.isatty()
     unique = list(dict.fromkeys(configs))
@@ -56,7 +98,9 @@ def run_all(
     workers = default_workers(device) if workers is None else max(1, workers)
     workers = min(workers, len(todo)) if todo else 1
     bar = tqdm(total=len(todo), desc="runs", disable=not progress or not todo, unit="run")
-    if workers == 1:
+    if executor == "dask" and todo:
+        _run_dask(todo, store, device, workers, scheduler, bar)
+    elif workers == 1:
         for cfg in todo:
             bar.set_postfix_str(f"{cfg.input} seed {cfg.seed}")
             store.save(cfg, _one_thread_run(cfg, device, progress=progress))

@@ -104,6 +104,31 @@ def _first_mean(datas: list[RunData], probe: str, key: str) -> float:
     return float(np.mean([d.get(probe, key)[0] for d in datas]))
 
 
+def _add_spread(out: dict[str, Any], datas: list[RunData]) -> None:
+    """``<key>_std`` over seeds for every scalar headline that comes from one probe record."""
+    sources = {
+        "hamming_local": ("hamming", "local_mean", -1),
+        "hamming_global": ("hamming", "global_mean", -1),
+        "regions_first": ("regions", "all", 0),
+        "regions_last": ("regions", "all", -1),
+        "dead_first": ("dead", "total", 0),
+        "dead_last": ("dead", "total", -1),
+        "norm_product_last": ("norms", "product", -1),
+        "boundary_input_mean_last": ("boundary", "input_mean", -1),
+        "psnr_last": ("bands", "psnr", -1),
+        "train_psnr": ("heldout", "train_psnr", -1),
+        "test_psnr": ("heldout", "test_psnr", -1),
+    }
+    for key, (probe, record, index) in sources.items():
+        if key in out:
+            out[f"{key}_std"] = float(np.std([d.get(probe, record)[index] for d in datas]))
+    out["final_loss_std"] = float(np.std([final_loss(d) for d in datas]))
+    if "cos_local_abs_mean" in out:
+        for kind in ("local", "global"):
+            per_seed = [np.nanmean(np.abs(d.get("confusion", f"{kind}_cos")[-1])) for d in datas]
+            out[f"cos_{kind}_abs_mean_std"] = float(np.std(per_seed))
+
+
 def epochs_to_threshold(datas: list[RunData]) -> dict[str, float | None]:
     """Per target frequency: the mean over seeds of the first checkpoint epoch whose relative
     error is below 0.1, or ``None`` when any seed never got there within the budget."""
@@ -172,6 +197,7 @@ def input_summary(datas: list[RunData]) -> dict[str, Any]:
     if "heldout" in has:
         out["train_psnr"] = _last_mean(datas, "heldout", "train_psnr")
         out["test_psnr"] = _last_mean(datas, "heldout", "test_psnr")
+    _add_spread(out, datas)
     return out
 
 
