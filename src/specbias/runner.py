@@ -19,7 +19,8 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -40,6 +41,61 @@ def _one_thread_run(cfg: RunConfig, device: str, progress: bool = False) -> RunD
         return execute_run(cfg, device, progress=progress)
     finally:
         torch.set_num_threads(previous)
+
+
+class _QueueReport:
+    """Picklable progress callback: puts ``(key, epochs_done, epochs, loss)`` on a queue."""
+
+    def __init__(self, queue: Any, key: str) -> None:
+        self.queue, self.key = queue, key
+
+    def __call__(self, done: int, total: int, loss: float) -> None:
+        self.queue.put((self.key, done, total, loss))
+
+
+def _run_pool(
+    todo: Sequence[RunConfig], store: RunStore, device: str, workers: int, bar: tqdm, progress: bool
+) -> None:
+    """A spawn-based process pool; with ``progress``, one bar per running job (epochs, loss, ETA)."""
+    ctx = multiprocessing.get_context("spawn")
+    manager = ctx.Manager() if progress else None
+    queue = manager.Queue() if manager else None
+    job_bars: dict[str, tqdm] = {}
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+            futures = {
+                pool.submit(
+                    execute_run, cfg, device, False, _QueueReport(queue, cfg.key()) if queue else None
+                ): cfg
+                for cfg in todo
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                if queue is not None:
+                    _drain(queue, futures, job_bars)
+                for future in done:
+                    cfg = futures[future]
+                    store.save(cfg, future.result())
+                    if cfg.key() in job_bars:
+                        job_bars.pop(cfg.key()).close()
+                    bar.update(1)
+    finally:
+        for job in job_bars.values():
+            job.close()
+        if manager is not None:
+            manager.shutdown()
+
+
+def _drain(queue: Any, futures: dict, job_bars: dict[str, tqdm]) -> None:
+    names = {cfg.key(): f"{cfg.input} seed {cfg.seed}" for cfg in futures.values()}
+    while not queue.empty():
+        key, done, total, loss = queue.get_nowait()
+        if key not in job_bars:
+            job_bars[key] = tqdm(total=total, desc=names.get(key, key), unit="ep", leave=False)
+        job = job_bars[key]
+        job.update(done - job.n)
+        job.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
 
 def check_executor(executor: str, scheduler: str | None) -> None:
@@ -106,12 +162,7 @@ def run_all(
             store.save(cfg, _one_thread_run(cfg, device, progress=progress))
             bar.update(1)
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-            futures = {pool.submit(execute_run, cfg, device): cfg for cfg in todo}
-            for future in as_completed(futures):
-                store.save(futures[future], future.result())
-                bar.update(1)
+        _run_pool(todo, store, device, workers, bar, progress)
     bar.close()
     runs = [store.load(c) for c in configs]
     _warn_aliasing(runs)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -393,8 +394,16 @@ def _prepare(cfg: RunConfig, enc: Encoding, dtype, dev) -> tuple[_Data, int]:
     return data, int(aliased_features(enc, spacing=spacing).size)
 
 
-def execute_run(cfg: RunConfig, device: str = "cpu", progress: bool = False) -> RunData:
-    """Train the run once and take every probe; returns flat arrays and metadata."""
+def execute_run(
+    cfg: RunConfig,
+    device: str = "cpu",
+    progress: bool = False,
+    report: Callable[[int, int, float], None] | None = None,
+) -> RunData:
+    """Train the run once and take every probe; returns flat arrays and metadata.
+
+    ``progress`` draws a terminal bar; ``report`` receives ``(epochs_done, epochs, loss)``.
+    """
     dev = resolve_device(device)
     dtype = getattr(torch, cfg.dtype)
     enc = cfg.encoding()
@@ -402,7 +411,17 @@ def execute_run(cfg: RunConfig, device: str = "cpu", progress: bool = False) -> 
     torch.manual_seed(stream_seed(cfg.seed, "init"))
     model = MLP(enc.out_dim, cfg.width, cfg.depth, data.y.shape[1]).to(dtype=dtype, device=dev)
     probes = [_build_probe(s, cfg, data) for s in cfg.probes]
-    result = train(model, data.x, data.y, cfg.train, probes, seed=cfg.seed, progress=progress, desc=cfg.input)
+    result = train(
+        model,
+        data.x,
+        data.y,
+        cfg.train,
+        probes,
+        seed=cfg.seed,
+        progress=progress,
+        desc=cfg.input,
+        report=report,
+    )
     sig = data.signal
     arrays = {f"{p}/{k}": v for p, rec in result.records.items() for k, v in rec.items()}
     arrays["train/loss"] = result.losses

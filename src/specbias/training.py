@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -154,8 +154,13 @@ def train(
     seed: int = 0,
     progress: bool = False,
     desc: str = "train",
+    report: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``(x, y)`` with MSE loss, calling ``probes`` at their checkpoints."""
+    """Train ``model`` on ``(x, y)`` with MSE loss, calling ``probes`` at their checkpoints.
+
+    ``progress`` draws a terminal bar; ``report(epochs_done, epochs, loss)`` is called about 100
+    times per run instead, for progress shown by another process (the runner's worker pool).
+    """
     start = time.perf_counter()
     names = [p.name for p in probes]
     if len(set(names)) != len(names):
@@ -182,6 +187,7 @@ def train(
                 rec_epochs[probe.name].append(epoch)
 
     bar = tqdm(total=config.epochs, desc=desc, disable=not progress, leave=False)
+    report_every = max(1, config.epochs // 100)
     for epoch, batches in zip(range(config.epochs), _batches(n, config, seed)):
         if epoch in before:
             run_probes(before[epoch], epoch)
@@ -196,6 +202,8 @@ def train(
             break
         if checkpoint:
             run_probes(after[epoch], epoch)
+        if report is not None and (epoch + 1) % report_every == 0:
+            report(epoch + 1, config.epochs, float(epoch_loss))
         if progress:
             bar.update(1)
             if epoch % 10 == 0:
