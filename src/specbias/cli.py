@@ -158,20 +158,19 @@ def _print_results(done: Sequence) -> None:
             print(f"  [{'holds' if f.holds else 'does not hold'}] {f.claim}: {f.detail}")
 
 
-def _check_cost(plans: list[Planned], args: argparse.Namespace) -> None:
-    """Print the estimated cost; a paper-profile sweep over an hour needs ``--yes``."""
+def _check_cost(plans: list[Planned], args: argparse.Namespace) -> str:
+    """The estimated cost as one line; a paper-profile sweep over an hour needs ``--yes``."""
     workers = args.workers or default_workers(args.device)
     cost = sweep_cost([c for p in plans for c in p.configs], args.device, workers)
-    print(
-        f"estimated training cost: {cost.flops:.3g} FLOP, {cost.steps} optimiser steps, "
-        f"about {cost.seconds / 60:.1f} min on {workers} {args.device} worker(s) (probes not counted)",
-        file=sys.stderr,
-    )
     if args.profile == "paper" and cost.hours > 1 and not getattr(args, "yes", False):
         raise ConfigError(
-            f"the paper profile is estimated at {cost.hours:.1f} h on {args.device}; "
-            "re-run with --yes to start"
+            f"the paper profile is estimated at {cost.hours:.1f} h of training ({cost.flops:.3g} FLOP) on "
+            f"{workers} {args.device} worker(s); re-run with --yes to start"
         )
+    return (
+        f"estimated training cost: {cost.flops:.3g} FLOP, {cost.steps} optimiser steps, "
+        f"about {cost.seconds / 60:.1f} min on {workers} {args.device} worker(s) (probes not counted)"
+    )
 
 
 def _execute(plans: list[Planned], args: argparse.Namespace, report: bool = False) -> int:
@@ -179,8 +178,9 @@ def _execute(plans: list[Planned], args: argparse.Namespace, report: bool = Fals
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     check_executor(args.executor, args.scheduler)
-    _check_cost(plans, args)
+    estimate = _check_cost(plans, args)
     out = ensure_writable_dir(args.out)
+    print(estimate, file=sys.stderr)
     progress = False if args.no_progress else None
     start = time.perf_counter()
     done = execute(
