@@ -90,3 +90,52 @@ def test_bad_executor_settings_are_config_errors(executor, scheduler, needle, tm
 
     with pytest.raises(ConfigError, match=needle):
         run_all(tiny_configs(1), RunStore(tmp_path), executor=executor, scheduler=scheduler)
+
+
+def test_sigkill_mid_sweep_loses_no_finished_run(tmp_path):
+    """A real process killed with SIGKILL after its first run: the rerun keeps that run untouched
+    and computes only the rest; nothing half-written is ever read."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    args = [
+        sys.executable,
+        "-m",
+        "specbias",
+        "run",
+        "E3",
+        "--epochs",
+        "300",
+        "--n",
+        "512",
+        "--width",
+        "32",
+        "--seeds",
+        "3",
+        "--inputs",
+        "raw01",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = out / "runs"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(runs.glob("*/arrays.npz")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/arrays.npz")}
+    assert 1 <= len(finished) < 3
+    assert not (out / "E3").exists()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/arrays.npz")}
+    assert len(after) == 3
+    assert all(after[k] == v for k, v in finished.items()), "finished runs were not recomputed"
+    assert (out / "E3/summary.json").is_file()

@@ -233,7 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"error: interrupted; finished runs are kept in {args.out}/runs", file=sys.stderr)
+        where = getattr(args, "out", None)
+        kept = f"; finished runs are kept in {where}/runs" if where else ""
+        print(f"error: interrupted{kept}", file=sys.stderr)
         return 130
 
 

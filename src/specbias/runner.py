@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -31,6 +32,8 @@ from specbias.runs import RunConfig, RunData, execute_run
 
 
 def _init_worker() -> None:
+    """One torch thread; Ctrl-C is the parent's to handle (it stops the workers itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
@@ -61,30 +64,41 @@ def _run_pool(
     manager = ctx.Manager() if progress else None
     queue = manager.Queue() if manager else None
     job_bars: dict[str, tqdm] = {}
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
     try:
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-            futures = {
-                pool.submit(
-                    execute_run, cfg, device, False, _QueueReport(queue, cfg.key()) if queue else None
-                ): cfg
-                for cfg in todo
-            }
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                if queue is not None:
-                    _drain(queue, futures, job_bars)
-                for future in done:
-                    cfg = futures[future]
-                    store.save(cfg, future.result())
-                    if cfg.key() in job_bars:
-                        job_bars.pop(cfg.key()).close()
-                    bar.update(1)
+        futures = {
+            pool.submit(
+                execute_run, cfg, device, False, _QueueReport(queue, cfg.key()) if queue else None
+            ): cfg
+            for cfg in todo
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            if queue is not None:
+                _drain(queue, futures, job_bars)
+            for future in done:
+                cfg = futures[future]
+                store.save(cfg, future.result())
+                if cfg.key() in job_bars:
+                    job_bars.pop(cfg.key()).close()
+                bar.update(1)
+        pool.shutdown(wait=True)
+    except BaseException:
+        _stop(pool)
+        raise
     finally:
         for job in job_bars.values():
             job.close()
         if manager is not None:
             manager.shutdown()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Interrupted: drop queued runs and end the running ones now (finished ones are saved)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _drain(queue: Any, futures: dict, job_bars: dict[str, tqdm]) -> None:
