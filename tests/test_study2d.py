@@ -141,3 +141,18 @@ def test_unknown_image_is_a_clean_error(tmp_path, capsys):
     with pytest.raises(ConfigError, match="nope"):
         NaturalImage("nope").build(0)
     assert set(IDS_2D) <= set(EXPERIMENTS)
+
+
+def test_user_images_and_bad_paths(tmp_path, capsys):
+    from PIL import Image
+
+    picture = tmp_path / "mine.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)).save(picture)
+    args = ["run", "E9", "--images", str(picture), "--size", "16", "--out", str(tmp_path / "o"), *TINY_2D]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "o/E9/summary.json").read_text())["inputs"]["raw01"]["n_points"] == 256
+    assert main(["run", "E9", "--images", str(tmp_path / "missing.png"), "--out", str(tmp_path / "p")]) == 2
+    assert "missing.png" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    assert main(["run", "E4b", "--images", "camera", "--out", str(tmp_path / "q")]) == 2
+    assert "natural-image experiments" in capsys.readouterr().err

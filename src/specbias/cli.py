@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     over.add_argument("--n", type=int, help="number of 1D samples on [0,1) (1D experiments)")
     over.add_argument("--size", type=int, help="image side in pixels (2D experiments)")
     over.add_argument(
+        "--images",
+        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        help="comma-separated scikit-image names or PNG/JPEG paths (natural-image experiments); "
+        "seed s uses image s mod count",
+    )
+    over.add_argument(
         "--inputs",
         type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
         help=f"comma-separated inputs from: {INPUT_GRAMMAR} (1D 'pe<L>': L = largest exponent; "
@@ -215,7 +221,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         overrides = {
-            k: getattr(args, k) for k in ("epochs", "lr", "width", "depth", "n", "size", "inputs", "mode")
+            k: getattr(args, k)
+            for k in ("epochs", "lr", "width", "depth", "n", "size", "images", "inputs", "mode")
         }
         return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
     if args.command == "report":

@@ -114,7 +114,9 @@ class Study2D:
     mode: str = "clean"
     held_out: bool = False
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "size", "inputs", "mode")
+    OVERRIDES: ClassVar[tuple[str, ...]] = (
+        "epochs", "lr", "width", "depth", "size", "images", "inputs", "mode"
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -130,7 +132,10 @@ class Study2D:
             raise ConfigError(f"mode must be 'clean' or 'faithful', got {self.mode!r}")
 
     def override(self, **changes: Any) -> Study2D:
-        """A copy with user overrides: epochs, lr, width, depth, inputs, size, mode."""
+        """A copy with user overrides: epochs, lr, width, depth, inputs, size, images, mode.
+
+        ``images`` are scikit-image names or paths of the user's PNG/JPEG files; seed ``s``
+        trains on image ``s mod len(images)``."""
         changes = {k: v for k, v in changes.items() if v is not None}
         train = dataclasses.replace(
             self.train, **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes}
@@ -138,6 +143,12 @@ class Study2D:
         if changes.get("mode") == "faithful":
             train = dataclasses.replace(train, batching="fixed")  # the reference's batches (bug B3)
         images = self.images
+        if "images" in changes:
+            if not all(isinstance(im, NaturalImage) for im in images):
+                raise ConfigError("--images applies to the natural-image experiments")
+            names = changes.pop("images")
+            size, channels = images[0].size, images[0].channels
+            images = tuple(NaturalImage(name, size=size, channels=channels) for name in names)
         if "size" in changes:
             size = changes.pop("size")
             images = tuple(dataclasses.replace(im, size=size) for im in images)
