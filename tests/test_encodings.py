@@ -397,3 +397,166 @@ def test_parse_input_2d_labels():
 def test_parse_input_rejects_2d_labels(label):
     with pytest.raises(ConfigError):
         parse_input(label, in_dim=2, convention="2d")
+
+
+# --------------------------------------------------------------------------- X7 lifts
+
+
+def _line_t(n=257):
+    return torch.linspace(0, 1, n, dtype=torch.float64)[:, None]
+
+
+@pytest.mark.parametrize("dim", [1, 2, 8, 32])
+def test_linear_lift_formula_and_seed(dim):
+    from specbias.encodings import LinearLift
+    from specbias.seeding import rng_for
+
+    enc = LinearLift(dim, seed=5)
+    rng = rng_for(5, "lift")
+    v, u = rng.standard_normal(dim), rng.standard_normal(dim)
+    if dim > 1:
+        u -= (u @ v) / (v @ v) * v
+    v, u = np.sqrt(dim) * v / np.linalg.norm(v), np.sqrt(dim) * u / np.linalg.norm(u)
+    np.testing.assert_allclose([v @ v, u @ u], [dim, dim])
+    if dim > 1:
+        assert abs(v @ u) < 1e-12
+    t = coords(11, 1, dim)
+    np.testing.assert_allclose(enc(t).numpy(), t.numpy() * v[None, :] + u[None, :], atol=1e-14)
+    assert enc.out_dim == dim and enc.in_dim == 1
+    np.testing.assert_array_equal(enc.frequencies(), np.zeros(dim))
+    np.testing.assert_array_equal(enc.arrays()["direction"], v)
+    np.testing.assert_array_equal(enc.arrays()["offset"], u)
+    np.testing.assert_array_equal(LinearLift(dim, seed=5).direction, v)
+    assert not np.array_equal(LinearLift(dim, seed=6).direction, v)
+
+
+def test_linear_lift_keeps_the_network_a_relu_network_of_t():
+    """x(t) is affine in t (zero second differences), so an MLP on the lifted line equals the 1D MLP
+    with first layer (W v, W u + b): piecewise linear in t, kinks only where a unit switches."""
+    from specbias.encodings import LinearLift
+    from specbias.models import MLP
+
+    enc, t = LinearLift(16, seed=1), _line_t()
+    x = enc(t)
+    np.testing.assert_allclose(torch.diff(x, n=2, dim=0).numpy(), 0, atol=1e-12)
+    torch.manual_seed(0)
+    lifted = MLP(16, 32, 3, 1).double()
+    flat = MLP(1, 32, 3, 1).double()
+    first_lifted = next(m for m in lifted.modules() if isinstance(m, torch.nn.Linear))
+    first_flat = next(m for m in flat.modules() if isinstance(m, torch.nn.Linear))
+    v, u = (torch.as_tensor(a) for a in (enc.direction, enc.offset))
+    lin_lifted = [m for m in lifted.modules() if isinstance(m, torch.nn.Linear)]
+    lin_flat = [m for m in flat.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        first_flat.weight.copy_((first_lifted.weight @ v)[:, None])
+        first_flat.bias.copy_(first_lifted.weight @ u + first_lifted.bias)
+        for a, b in zip(lin_lifted[1:], lin_flat[1:]):
+            b.weight.copy_(a.weight)
+            b.bias.copy_(a.bias)
+        np.testing.assert_allclose(lifted(x).numpy(), flat(t).numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("dim", [2, 8, 14])
+def test_curve_lift_formula(dim):
+    from specbias.encodings import CurveLift, LinearLift
+
+    enc = CurveLift(dim, seed=3)
+    line = LinearLift(dim, seed=3)
+    t = coords(13, 1, dim)
+    tt = t.numpy()
+    j = np.arange(1, 4)[None, :]
+    bend = np.sin(2 * np.pi * tt * j) @ enc.sin_coef + np.cos(2 * np.pi * tt * j) @ enc.cos_coef
+    np.testing.assert_allclose(enc(t).numpy(), line(t).numpy() + bend, atol=1e-12)
+    # the bend is orthogonal to the line, so along v the curve moves as t‖v‖: it never crosses itself
+    unit = line.direction / np.linalg.norm(line.direction)
+    np.testing.assert_allclose(enc.sin_coef @ unit, 0, atol=1e-12)
+    np.testing.assert_allclose(enc.cos_coef @ unit, 0, atol=1e-12)
+    along = (enc(_line_t()).numpy() - line.offset) @ unit
+    np.testing.assert_allclose(along, _line_t().numpy()[:, 0] * np.linalg.norm(line.direction), atol=1e-12)
+    np.testing.assert_array_equal(enc.frequencies(), np.full(dim, 3.0))
+    assert set(enc.arrays()) == {"direction", "offset", "sin_coef", "cos_coef"}
+
+
+def test_curve_lift_is_smooth_nonlinear_and_reproducible():
+    from specbias.encodings import CurveLift
+
+    enc = CurveLift(8, seed=2)
+    x = enc(_line_t(1025)).numpy()
+    h = 1 / 1024
+    second = np.diff(x, n=2, axis=0) / h**2
+    # |x''| <= Σ_j (2πj)² (|a_j| + |b_j|): bounded (smooth), and far from 0 (not a line)
+    bound = sum(
+        (2 * np.pi * j) ** 2 * (np.abs(enc.sin_coef[j - 1]) + np.abs(enc.cos_coef[j - 1])) for j in (1, 2, 3)
+    )
+    assert np.all(np.abs(second) <= bound[None, :] + 1e-6)
+    assert np.abs(second).max() > 1.0
+    np.testing.assert_array_equal(CurveLift(8, seed=2)(_line_t()).numpy(), enc(_line_t()).numpy())
+    assert not np.array_equal(CurveLift(8, seed=3).sin_coef, enc.sin_coef)
+
+
+def test_lift_and_rff_dimension_labels():
+    from specbias.encodings import CurveLift, LinearLift
+
+    enc = parse_input("lin8", seed=4)
+    assert isinstance(enc, LinearLift) and (enc.dim, enc.seed, enc.out_dim) == (8, 4, 8)
+    enc = parse_input("curve14", seed=4)
+    assert isinstance(enc, CurveLift) and (enc.dim, enc.out_dim, enc.harmonics) == (14, 14, 3)
+    np.testing.assert_array_equal(enc.line.direction, parse_input("lin14", seed=4).direction)
+    enc = parse_input("rff10x8", seed=4)
+    assert isinstance(enc, GaussianRFF) and (enc.sigma, enc.m, enc.out_dim) == (10.0, 4, 8)
+    np.testing.assert_array_equal(enc.B, GaussianRFF(10.0, m=4, seed=4).B)
+    assert parse_input("rff2.5x2").out_dim == 2
+    for word in ("lin<d>", "curve<d>", "rff<sigma>x<d>"):
+        assert word in INPUT_GRAMMAR
+
+
+@pytest.mark.parametrize(
+    ("label", "kwargs", "needle"),
+    [
+        ("lin0", {}, "got 0"),
+        ("lin-3", {}, "got -3"),
+        ("curve1", {}, "curve lift dimension d must be >= 2, got 1"),
+        ("curve0", {}, "got 0"),
+        ("rff10x7", {}, "got 7"),
+        ("rff10x0", {}, "got 0"),
+        ("lin4", {"in_dim": 2}, "input dimension 2"),
+        ("curve4", {"in_dim": 2}, "input dimension 2"),
+        ("lin", {}, "unknown encoding 'lin'"),
+        ("curvex", {}, "unknown encoding 'curvex'"),
+    ],
+)
+def test_lift_bad_dimensions_are_config_errors(label, kwargs, needle):
+    with pytest.raises(ConfigError, match=needle):
+        parse_input(label, **kwargs)
+
+
+def test_lift_in_a_run_is_seeded_by_the_run_and_saved():
+    from specbias.runs import RunConfig, execute_run
+    from specbias.signals import ToneMixture
+    from specbias.training import TrainConfig
+
+    cfg = RunConfig(signal=ToneMixture(n=256), input="curve4", width=8, depth=2, train=TrainConfig(epochs=1),
+                    probes=(), seed=7)  # fmt: skip
+    data = execute_run(cfg)
+    enc = cfg.encoding()
+    np.testing.assert_array_equal(data.arrays["encoding/sin_coef"], enc.sin_coef)
+    np.testing.assert_array_equal(data.arrays["encoding/direction"], enc.line.direction)
+    assert data.meta["in_dim"] == 4 and data.meta["aliased_features"] == 0
+    other = RunConfig(**{**cfg.__dict__, "seed": 8}).encoding()
+    assert not np.array_equal(other.line.direction, enc.line.direction)
+
+
+def test_linear_lift_matches_raw_first_layer_moments_at_init():
+    """With rows U(±1/√d), slopes W v and offsets W u + b have variance 1/3 (+1/(3d)) and no
+    covariance, like raw [0,1)'s U(±1) weights and biases."""
+    from specbias.encodings import LinearLift
+
+    d, rows = 32, 200000
+    enc = LinearLift(d, seed=0)
+    rng = np.random.default_rng(0)
+    w = rng.uniform(-1, 1, (rows, d)) / np.sqrt(d)
+    b = rng.uniform(-1, 1, rows) / np.sqrt(d)
+    s, c = w @ enc.direction, w @ enc.offset + b
+    np.testing.assert_allclose([s.var(), c.var()], [1 / 3, 1 / 3 + 1 / (3 * d)], rtol=0.02)
+    assert abs(np.corrcoef(s, c)[0, 1]) < 0.01
+    assert abs(np.mean((-c / s >= 0) & (-c / s < 1)) - 0.25) < 0.01

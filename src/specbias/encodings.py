@@ -26,18 +26,23 @@ grid once and the network sees the features.
 Lifts of a 1D coordinate to ``ℝᵈ`` (X7, "is it the dimension or the encoding?"), both drawn from
 the run's seed like :class:`GaussianRFF` and saved with the run:
 
-* :class:`LinearLift` (``lin<d>``) -- ``x(t) = t·v`` with ``v ~ N(0, I_d)``: a segment of a
-  straight line in ``ℝᵈ``. The first layer sees ``W x + b = (W v) t + b``, so the network restricted
-  to the line is a ReLU network of ``t`` (piecewise linear in ``t``) with the same pre-activation
-  variance at initialisation as raw ``[0, 1)`` (PyTorch's ``U(±1/√fan_in)`` rows times ``v`` with
-  ``E‖v‖² = d``). Only the dimension changes -- and what the optimiser makes of it: Adam's
-  per-coordinate steps are not invariant to a rotation of the input.
+* :class:`LinearLift` (``lin<d>``) -- the random affine line ``x(t) = t·v + u``: ``v`` and ``u``
+  random directions of norm ``√d``, ``u ⟂ v`` (for ``d >= 2``), a segment of a straight line in
+  ``ℝᵈ``. The first layer sees ``W x + b = (W v) t + (W u + b)``, so the network restricted to the
+  line is a ReLU network of ``t`` (piecewise linear in ``t``), and at PyTorch's initialisation
+  (rows ``U(±1/√d)``) its first-layer slopes ``s = W v`` and offsets ``c = W u + b`` have the
+  moments of raw ``[0, 1)``'s ``U(±1)`` weights and biases: ``Var s = ‖v‖²/(3d) = 1/3``,
+  ``Var c = 1/3 + 1/(3d)``, ``Cov(s, c) = v·u/(3d) = 0`` -- so a quarter of the units have their
+  kink ``−c/s`` in ``[0, 1)`` either way. (Without the offset the kinks would crowd near ``t = 0``
+  as ``d`` grows; with Gaussian ``v, u`` the geometry would vary a lot between seeds at small
+  ``d``.) What differs from raw is the dimension alone -- and what the optimiser makes of it:
+  Adam's per-coordinate steps are not invariant to a rotation of the input.
 * :class:`CurveLift` (``curve<d>``, ``d >= 2``) -- the same line bent by ``J = 3`` low harmonics
-  orthogonal to it: ``x(t) = t·v + Σ_{j=1..J} (a_j sin 2πjt + b_j cos 2πjt)`` with
+  orthogonal to it: ``x(t) = t·v + u + Σ_{j=1..J} (a_j sin 2πjt + b_j cos 2πjt)`` with
   ``a_j, b_j ~ P⊥ N(0, I_d/j²)`` and ``P⊥ = I − v vᵀ/‖v‖²``. Along ``v`` the curve moves as
   ``t‖v‖``, so it never crosses itself; it is smooth and of low frequency (at most 3 cycles over
   ``[0, 1)``, below every tone of the paper's target), so neighbouring ``t`` stay neighbours. The
-  same seed gives :class:`LinearLift` the same ``v``: a curve is its line plus a bend.
+  same seed gives :class:`LinearLift` the same ``v`` and ``u``: a curve is its line plus a bend.
 * ``rff<σ>x<d>`` -- :class:`GaussianRFF` with ``m = d/2`` frequencies, so that RFF can be compared
   with the lifts at equal output dimension ``d``.
 
@@ -270,44 +275,53 @@ def _check_lift(kind: str, dim: int, in_dim: int, least: int) -> None:
 
 @dataclass(frozen=True)
 class LinearLift(Encoding):
-    """``x(t) = t·v``, ``v ~ N(0, I_d)`` drawn from ``seed``: a straight line in ``ℝᵈ`` (X7)."""
+    """``x(t) = t·v + u``: a straight line in ``ℝᵈ`` (X7). ``v``, ``u``: random directions of norm
+    ``√d`` drawn from ``seed``, ``u`` orthogonal to ``v`` when ``d >= 2``."""
 
     dim: int
     seed: int = 0
     in_dim: int = 1
     direction: np.ndarray = field(init=False, repr=False, compare=False)
+    offset: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_lift("linear lift", self.dim, self.in_dim, 1)
-        object.__setattr__(self, "direction", rng_for(self.seed, "lift").standard_normal(self.dim))
+        rng = rng_for(self.seed, "lift")
+        v, u = rng.standard_normal(self.dim), rng.standard_normal(self.dim)
+        if self.dim > 1:
+            u = u - (u @ v) / (v @ v) * v
+        scale = math.sqrt(self.dim)
+        object.__setattr__(self, "direction", scale * v / np.linalg.norm(v))
+        object.__setattr__(self, "offset", scale * u / np.linalg.norm(u))
 
     @property
     def out_dim(self) -> int:
         return self.dim
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return t[:, :1] * torch.as_tensor(self.direction, dtype=t.dtype, device=t.device)[None, :]
+        v, u = (torch.as_tensor(a, dtype=t.dtype, device=t.device) for a in (self.direction, self.offset))
+        return t[:, :1] * v[None, :] + u[None, :]
 
     def frequencies(self) -> np.ndarray:
         return np.zeros(self.dim)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"direction": self.direction}
+        return {"direction": self.direction, "offset": self.offset}
 
 
 @dataclass(frozen=True)
 class CurveLift(Encoding):
-    """``x(t) = t·v + Σ_{j=1..J} (a_j sin 2πjt + b_j cos 2πjt)``: a smooth curve in ``ℝᵈ`` (X7).
+    """``x(t) = t·v + u + Σ_{j=1..J} (a_j sin 2πjt + b_j cos 2πjt)``: a smooth curve in ``ℝᵈ`` (X7).
 
-    ``v ~ N(0, I_d)`` is :class:`LinearLift`'s direction for the same ``seed``; the rows ``a_j``,
-    ``b_j`` (``J = harmonics``) are ``N(0, I_d/j²)`` projected orthogonally to ``v``.
+    ``v`` and ``u`` are :class:`LinearLift`'s for the same ``seed``; the rows ``a_j``, ``b_j``
+    (``J = harmonics``) are ``N(0, I_d/j²)`` projected orthogonally to ``v``.
     """
 
     dim: int
     harmonics: int = 3
     seed: int = 0
     in_dim: int = 1
-    direction: np.ndarray = field(init=False, repr=False, compare=False)
+    line: LinearLift = field(init=False, repr=False, compare=False)
     sin_coef: np.ndarray = field(init=False, repr=False, compare=False)
     cos_coef: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -315,37 +329,33 @@ class CurveLift(Encoding):
         _check_lift("curve lift", self.dim, self.in_dim, 2)
         if self.harmonics < 1:
             raise ConfigError(f"curve lift harmonics must be >= 1, got {self.harmonics}")
-        v = LinearLift(self.dim, seed=self.seed).direction
+        line = LinearLift(self.dim, seed=self.seed)
+        unit = line.direction / np.linalg.norm(line.direction)
         rng = rng_for(self.seed, "curve")
         scale = 1.0 / np.arange(1, self.harmonics + 1)[:, None]
-        unit = v / np.linalg.norm(v)
-        coefs = []
-        for _ in ("sin", "cos"):
+        for name in ("sin_coef", "cos_coef"):
             c = rng.standard_normal((self.harmonics, self.dim)) * scale
-            coefs.append(c - np.outer(c @ unit, unit))
-        object.__setattr__(self, "direction", v)
-        object.__setattr__(self, "sin_coef", coefs[0])
-        object.__setattr__(self, "cos_coef", coefs[1])
+            object.__setattr__(self, name, c - np.outer(c @ unit, unit))
+        object.__setattr__(self, "line", line)
 
     @property
     def out_dim(self) -> int:
         return self.dim
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        def tensor(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(a, dtype=t.dtype, device=t.device)
-
+        sin_c, cos_c = (
+            torch.as_tensor(a, dtype=t.dtype, device=t.device) for a in (self.sin_coef, self.cos_coef)
+        )
         j = torch.arange(1, self.harmonics + 1, dtype=t.dtype, device=t.device)
         angles = 2 * math.pi * t[:, :1] * j[None, :]  # (N, J)
-        bend = torch.sin(angles) @ tensor(self.sin_coef) + torch.cos(angles) @ tensor(self.cos_coef)
-        return t[:, :1] * tensor(self.direction)[None, :] + bend
+        return self.line(t) + torch.sin(angles) @ sin_c + torch.cos(angles) @ cos_c
 
     def frequencies(self) -> np.ndarray:
         """The highest harmonic ``J`` for every coordinate (the linear part is not periodic)."""
         return np.full(self.dim, float(self.harmonics))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"direction": self.direction, "sin_coef": self.sin_coef, "cos_coef": self.cos_coef}
+        return {**self.line.arrays(), "sin_coef": self.sin_coef, "cos_coef": self.cos_coef}
 
 
 def n_freqs_from_label(label: int, convention: str) -> int:

@@ -7,13 +7,15 @@ density of the coordinates* and that the bias is *severe in low-dimensional sett
 by encoding; no reference script measures either. Both experiments are configurations of the 1D
 study's parts: the paper's tone mixture ``y(t) = Σ_{k∈{5,…,70}} sin(2πkt + 2πφ_k)`` on ``t_n = n/N``,
 MLP-4×128, Adam 1e-3, 500 epochs, MSE, one training run per (input, N or d, seed) carrying every
-probe:
+probe (:data:`PROBES`):
 
-* **per-frequency convergence** every 5 epochs and on 25 log-spaced epochs (the early ones resolve
-  fast mini-batch runs): the first epoch at which ``|R(k)|/|Y(k)| < 0.1`` (Rahaman et al. 2019's
-  residual spectrum, :mod:`specbias.metrics.spectrum`), ``None`` when a seed never gets there
-  within the budget; per step it is ``(epoch + 1)·⌈N/B⌉`` for a batch size ``B < N``, ``epoch + 1``
-  full batch;
+* **per-frequency convergence** every 5 epochs and at 25 log-spaced epochs (the early ones resolve
+  fast mini-batch runs): the first epoch at which ``|R(k)|/|Y(k)| < 0.1`` (the residual spectrum of
+  Rahaman et al. 2019, :mod:`specbias.metrics.spectrum`), ``None`` ("not within the budget") when
+  a seed never gets there; per optimiser step it is ``(epoch + 1)·⌈N/B⌉`` for a batch size
+  ``B < N``, ``epoch + 1`` full batch. Raw coordinates bring hardly any tone below 0.1 in 500
+  epochs, so the final relative error per tone, and its mean over the upper half of the tones
+  (k >= 40, "the high tones"), are reported as well;
 * **local gradient confusion** (cosine of per-example loss gradients, Sankararaman et al. 2020) and
   **local Hamming distance** of activation patterns, for pairs of samples inside windows of a
   *fixed physical width* ``w = 3/128`` of the domain (the reference's ``50/2048`` rounded to a whole
@@ -26,34 +28,50 @@ probe:
 X6 -- coordinate density
 ------------------------
 Raw ``[0,1)``, raw ``[-1,1)``, PE L=3 and L=6, each at every N, full batch and with a fixed batch
-size ``B = 128`` (``N/B`` steps per epoch, so convergence is reported per epoch and per step).
+size ``B = 128`` (``N/B`` steps per epoch, so convergence is reported per epoch and per step; per
+step, raw inputs are compared by their high-tone error after the smallest N's step budget).
 N = 128, which the issue lists, is left out: it is below the target's Nyquist rate (``2·70``
 samples) and :class:`~specbias.signals.ToneMixture` refuses it (tones 65 and 70 would alias).
-The 2D variant (the same image at 32²…256²) is not part of X6: see the issue report.
+The 2D variant of the issue (one image at 32²…256²) is not implemented here.
 
 X7 -- the dimension or the encoding?
 ------------------------------------
-At N = 2048, the 1D coordinate is lifted to ``ℝᵈ``, ``d ∈ {2, 8, 14, 32}``, three ways at equal
-``d`` (:mod:`specbias.encodings`): ``lin<d>`` a random straight line, ``curve<d>`` the same line
-bent by three low harmonics (a smooth curve, no self-crossing), and encodings that separate
-neighbours -- PE with ``d/2`` octaves (``pe<d/2-1>``; only where every octave is below the grid's
-Nyquist limit, so not at ``d = 32``) and Gaussian RFF σ = 10 with ``d/2`` frequencies
-(``rff10x<d>``); raw ``[0,1)`` is the ``d = 1`` reference. The same network is trained on the
-same target.
+At N = 2048 the 1D coordinate is lifted to ``ℝᵈ``, ``d ∈ {2, 8, 14, 32}``, in three ways at equal
+``d`` (:mod:`specbias.encodings`): ``lin<d>``, a random straight line whose first-layer statistics
+at initialisation match raw ``[0,1)``'s; ``curve<d>``, the same line bent by three low harmonics (a
+smooth curve that never crosses itself); and encodings that separate neighbours -- PE with ``d/2``
+octaves (``pe<d/2-1>``; only where every octave is below the grid's Nyquist limit, so not at
+``d = 32``) and Gaussian RFF σ = 10 with ``d/2`` frequencies (``rff10x<d>``). Raw ``[0,1)`` is the
+``d = 1`` reference. The same network is trained on the same target.
+
+Findings
+--------
+Computed from the tables (means over seeds), never hard-coded, and reported whichever way they come
+out. A trend over N holds when Spearman's ρ (average ranks for ties, 0 for a constant series) has
+the claimed sign *and* the last value differs from the first by more than :data:`MATERIAL` (5%,
+relative); a dependence is *weak* when the relative range ``(max − min)/mean`` over N is at most
+:data:`WEAK`; a claim that cannot be measured (e.g. no tone converged at every N) does not hold. X6:
+for raw inputs (full batch) fewer tones converge, the high tones end further from the target, local
+|confusion| rises, local Hamming falls and points per region rise as N grows; for PE the converged
+count and epochs hardly depend on N, and N moves the high tones' error less than for raw (whose
+range must exceed :data:`MATERIAL`); with batch 128, per epoch convergence speeds up with N and per
+step raw slows down while PE hardly changes. X7: a linear lift changes nothing (converged count ±1,
+mean final error ±:data:`SAME_ERR`, local Hamming and regions within a factor :data:`SAME_FACTOR` of
+raw at every d); at each d the input with the highest local Hamming fits best; a smooth curve
+separates neighbours less than PE/RFF; over all inputs, local Hamming and fit are rank-correlated (ρ
+>= :data:`SEPARATION_RHO`).
 
 Profiles
 --------
-``paper``: the issue's grids, 5 seeds -- X6 at N ∈ {256, …, 8192} (6 values), both variants for
-every input (240 runs; the fixed-batch runs at N = 8192 take 32,000 steps each); X7 at N = 2048.
-``quick`` (sized for a 2-core CPU; X6 + X7 in about 3 minutes): 2 seeds, 300 epochs (the
-orderings of the 1D study are in place by then and per-frequency convergence is resolved up to
-k ≈ 30 for raw inputs), N ∈ {256, 1024, 4096} (a factor 16 in density), the fixed-batch variant
-for raw ``[0,1)`` and PE L=6 only (it costs ``N/128`` steps per epoch), and X7 at N = 1024 with the
-same settings, so X7's raw01, pe3 and pe6 runs are X6's full-batch runs at N = 1024 (trained once).
-
-Findings are computed from the summary numbers (means over seeds) and reported whichever way they
-come out; trends over N or d use the Spearman rank correlation with average ranks for ties (0 for
-a constant series) together with the sign of the change from the first to the last value.
+``paper``: the issue's grids, 5 seeds -- X6 at N ∈ {256, …, 8192}, both variants for every input
+(240 runs; a fixed-batch run at N = 8192 takes 32,000 steps: a GPU job), X7 at N = 2048 (16
+inputs, 80 runs). ``quick`` is sized for a 2-core CPU (X6 + X7 in a few minutes): 2 seeds and 300
+epochs (PE L=6 converges every tone within ~75 full-batch epochs and raw stays far from the high
+tones either way, so the orderings are in place), X6 at N ∈ {256, 512, 1024, 2048} (a factor 8 in
+density: four points for a trend, the full-batch cost grows with N), the fixed-batch variant for raw
+``[0,1)`` and PE L=6 only and for 100 epochs (it costs ``N/128`` steps per epoch: 1,600 steps at
+N = 2048, while PE converges per epoch within ~50), and X7 at N = 1024 with the same settings, so
+X7's raw01, pe3 and pe6 runs are X6's full-batch runs at N = 1024 (trained once).
 """
 
 from __future__ import annotations
@@ -72,7 +90,7 @@ from matplotlib.figure import Figure
 from specbias import figures
 from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, parse_input
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import REL_ERR_THRESHOLD, Runs, by_group, make_analysis
+from specbias.experiments.analysis import REL_ERR_THRESHOLD, Runs, by_group, group_label, make_analysis
 from specbias.experiments.base import Experiment, ExperimentResult, Finding
 from specbias.metrics.spectrum import first_epoch_below
 from specbias.runs import (
@@ -102,12 +120,19 @@ PROBES: tuple[ProbeSpec, ...] = (
 WEAK = 0.25
 """A dependence on N is *weak* when the relative range ``(max − min)/mean`` of a quantity over N is
 at most this."""
+MATERIAL = 0.05
+"""A trend over N is *material* when the last value differs from the first by more than this
+fraction (of the larger of the two); a relative error moves materially over N when its range
+exceeds this."""
+SAME_ERR = 0.1
 SAME_FACTOR = 1.5
-"""A linear lift *changes nothing* when its local Hamming distance and region count stay within this
-factor of raw ``[0,1)``'s and its converged count within one frequency."""
+"""A linear lift *changes nothing* when, at every d, its converged count stays within one frequency
+of raw ``[0,1)``'s, its final relative error (mean over the tones) within ``SAME_ERR``, and its local
+Hamming distance and region count within a factor ``SAME_FACTOR``."""
 SEPARATION_RHO = 0.5
-"""X7: the rank correlation between local Hamming and converged frequencies that counts as "the
-encoding that separates neighbours helps"."""
+"""X7: the rank correlation between separating neighbours (local Hamming) and fitting the target
+(minus the mean final relative error) that counts as "the encoding that separates neighbours
+helps"."""
 
 _S = TypeVar("_S", bound="Sweep1D")
 
@@ -154,14 +179,22 @@ class Sweep1D:
             changes["inputs"] = tuple(changes["inputs"])
         return {"train": train, "signal": signal, **changes}
 
-    def config(self, label: str, seed: int, n: int | None = None, batch_size: int | None = None) -> RunConfig:
-        """The run of ``label`` at ``n`` samples (default: the signal's) with ``batch_size``."""
+    def config(
+        self,
+        label: str,
+        seed: int,
+        n: int | None = None,
+        batch_size: int | None = None,
+        epochs: int | None = None,
+    ) -> RunConfig:
+        """The run of ``label`` at ``n`` samples (default: the signal's), ``batch_size`` and ``epochs``
+        (default: the training config's)."""
         return RunConfig(
             signal=self.signal if n is None else dataclasses.replace(self.signal, n=n),
             input=label,
             width=self.width,
             depth=self.depth,
-            train=dataclasses.replace(self.train, batch_size=batch_size),
+            train=dataclasses.replace(self.train, batch_size=batch_size, epochs=epochs or self.train.epochs),
             probes=self.probes,
             seed=seed,
         )
@@ -180,13 +213,15 @@ def _variant(batch_size: int | None) -> str:
 class Density(Sweep1D):
     """X6 parameters: the 1D study at every N of ``sizes``, full batch and with ``batch_size``.
 
-    ``batch_inputs`` restricts the fixed-batch variant (None: every input; an ``--inputs``
-    override applies to both variants); ``batch_size=None`` drops the variant.
+    ``batch_inputs`` and ``batch_epochs`` restrict the fixed-batch variant (None: every input, the
+    full-batch epochs; an ``--inputs`` or ``--epochs`` override applies to both variants);
+    ``batch_size=None`` drops the variant.
     """
 
     sizes: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192)
     batch_size: int | None = 128
     batch_inputs: tuple[str, ...] | None = None
+    batch_epochs: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -202,27 +237,35 @@ class Density(Sweep1D):
         extra = set(self.batch_inputs or ()) - set(self.inputs)
         if extra:
             raise ConfigError(f"batch inputs {sorted(extra)} are not among the inputs {list(self.inputs)}")
+        if self.batch_epochs is not None and self.batch_epochs < 1:
+            raise ConfigError(f"batch_epochs must be >= 1, got {self.batch_epochs}")
 
     def override(self, **changes: Any) -> Density:
         replacements = self._replacements(changes)
         if "inputs" in replacements:
             replacements["batch_inputs"] = None
+        if changes.get("epochs") is not None:
+            replacements["batch_epochs"] = None
         return dataclasses.replace(self, **replacements)
 
-    def variants(self) -> list[tuple[int | None, tuple[str, ...]]]:
-        """``(batch size, inputs)`` of each variant: full batch first."""
-        out: list[tuple[int | None, tuple[str, ...]]] = [(None, self.inputs)]
+    def variants(self) -> list[tuple[int | None, tuple[str, ...], int]]:
+        """``(batch size, inputs, epochs)`` of each variant: full batch first."""
+        out = [(None, self.inputs, self.train.epochs)]
         if self.batch_size is not None:
-            out.append((self.batch_size, self.batch_inputs or self.inputs))
+            out.append(
+                (self.batch_size, self.batch_inputs or self.inputs, self.batch_epochs or self.train.epochs)
+            )
         return out
 
     def keys(self) -> list[str]:
-        return [_key(lb, n, b) for b, labels in self.variants() for lb in labels for n in sorted(self.sizes)]
+        return [
+            _key(lb, n, b) for b, labels, _ in self.variants() for lb in labels for n in sorted(self.sizes)
+        ]
 
     def runs(self, seeds: int) -> list[RunConfig]:
         return [
-            self.config(label, seed, n=n, batch_size=b)
-            for b, labels in self.variants()
+            self.config(label, seed, n=n, batch_size=b, epochs=epochs)
+            for b, labels, epochs in self.variants()
             for label in labels
             for n in sorted(self.sizes)
             for seed in range(seeds)
@@ -284,6 +327,11 @@ def steps_per_epoch(n: int, batch_size: int | None) -> int:
     return 1 if batch_size is None or batch_size >= n else math.ceil(n / batch_size)
 
 
+def _high(rel_error: np.ndarray) -> np.ndarray:
+    """Mean relative error over the upper half of the target's tones (k >= 40 for the paper's)."""
+    return rel_error[..., rel_error.shape[-1] // 2 :].mean(axis=-1)
+
+
 def _per_seed(datas: list[RunData]) -> dict[str, np.ndarray]:
     """Headline numbers of each seed after the last epoch."""
 
@@ -293,17 +341,30 @@ def _per_seed(datas: list[RunData]) -> dict[str, np.ndarray]:
         )
         return sum(h is not None for h in hits)
 
+    final = np.stack([d.get("convergence", "rel_error")[-1] for d in datas])
     return {
         "n_converged": np.array([converged(d) for d in datas], dtype=np.float64),
+        "rel_err_mean": final.mean(axis=1),
+        "rel_err_high": _high(final),
         "cos_local_abs": np.array([np.nanmean(np.abs(d.get("confusion", "local_cos")[-1])) for d in datas]),
         "hamming_local": np.array([float(d.get("hamming", "local_mean")[-1]) for d in datas]),
         "regions": np.array([float(d.get("regions", "all")[-1]) for d in datas]),
     }
 
 
+def rel_err_at_step(datas: list[RunData], spe: int, step: float) -> float:
+    """Mean over seeds of the upper-half relative error after ``step`` optimiser steps, linear between
+    checkpoints (checkpoint epoch ``e`` comes after ``(e + 1)·spe`` steps)."""
+    values = [
+        np.interp(step, (d.get("convergence", "epochs") + 1) * spe, _high(d.get("convergence", "rel_error")))
+        for d in datas
+    ]
+    return float(np.mean(values))
+
+
 def block(summary: dict, seeds: dict[str, np.ndarray], n: int, batch_size: int | None) -> dict[str, Any]:
     """One (input, N or d) entry of the tables: convergence per frequency in epochs and steps, the
-    local confusion and Hamming, the region count."""
+    final relative errors, the local confusion and Hamming, the region count."""
     spe = steps_per_epoch(n, batch_size)
     epochs = summary["epochs_to_rel_err_0.1"]
     return {
@@ -316,6 +377,8 @@ def block(summary: dict, seeds: dict[str, np.ndarray], n: int, batch_size: int |
         "n_converged": float(seeds["n_converged"].mean()),
         "n_converged_all_seeds": sum(e is not None for e in epochs.values()),
         "final_rel_err": summary["final_rel_err"],
+        "final_rel_err_mean": float(seeds["rel_err_mean"].mean()),
+        "final_rel_err_high": float(seeds["rel_err_high"].mean()),
         "cos_local_abs_mean": summary["cos_local_abs_mean"],
         "cos_local_mean": summary["cos_local_mean"],
         "hamming_local": summary["hamming_local"],
@@ -325,6 +388,33 @@ def block(summary: dict, seeds: dict[str, np.ndarray], n: int, batch_size: int |
         "final_loss": summary["final_loss"],
         "seeds": summary["seeds"],
     }
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def _series(values: Sequence[float], xs: Sequence[Any]) -> str:
+    return ", ".join(f"{x}: {v:.3g}" for x, v in zip(xs, values))
+
+
+def relative_change(first: float, last: float) -> float:
+    """``(last − first) / max(|first|, |last|)``, 0 when both are 0."""
+    scale = max(abs(first), abs(last))
+    return (last - first) / scale if scale else 0.0
+
+
+def trend(claim: str, xs: Sequence[int], values: Sequence[float], rises: bool) -> Finding:
+    """``values`` rise (or fall) with ``xs``: ρ of that sign and a material change (more than
+    :data:`MATERIAL`) from the first value to the last."""
+    rho, change = rank_corr(xs, values), relative_change(values[0], values[-1])
+    holds = (rho > 0 and change > MATERIAL) if rises else (rho < 0 and change < -MATERIAL)
+    return Finding(claim, bool(holds), f"ρ = {rho:+.2f}, change {change:+.1%}; {_series(values, xs)}")
+
+
+def weak(claim: str, xs: Sequence[int], values: Sequence[float]) -> Finding:
+    """``values`` hardly depend on ``xs``: relative range at most :data:`WEAK`."""
+    r = relative_range(values)
+    return Finding(claim, bool(r <= WEAK), f"relative range {r:.2f} (weak: <= {WEAK}); {_series(values, xs)}")
 
 
 def common_trend(
@@ -342,20 +432,169 @@ def common_trend(
     return out
 
 
-def _series(values: Sequence[float], xs: Sequence[int]) -> str:
-    return ", ".join(f"{x}: {v:.3g}" for x, v in zip(xs, values))
+_EPOCHS = "epochs_to_rel_err_0.1"
 
 
-def trend(claim: str, xs: Sequence[int], values: Sequence[float], rises: bool, what: str = "N") -> Finding:
-    """``values`` rise (or fall) with ``xs``: ρ of the right sign and last value beyond the first."""
-    rho = rank_corr(xs, values)
-    holds = (rho > 0 and values[-1] > values[0]) if rises else (rho < 0 and values[-1] < values[0])
-    return Finding(claim, bool(holds), f"ρ({what}, ·) = {rho:+.2f}; {_series(values, xs)}")
+def _column(blocks: Sequence[dict], field: str) -> list[float]:
+    return [b[field] for b in blocks]
 
 
-def weak(claim: str, xs: Sequence[int], values: Sequence[float]) -> Finding:
-    r = relative_range(values)
-    return Finding(claim, bool(r <= WEAK), f"relative range {r:.2f} (weak: <= {WEAK}); {_series(values, xs)}")
+def _raw_density(name: str, ns: list[int], blocks: list[dict]) -> list[Finding]:
+    """The paper's reading for raw coordinates, full batch: denser means slower high frequencies,
+    more conflicting neighbours, more points per region."""
+    window = "in a window of fixed width"
+    claims = (
+        ("n_converged", False, "fewer frequencies reach rel. error 0.1 within the budget as N grows"),
+        ("final_rel_err_high", True, "the high tones (upper half) end further from the target as N grows"),
+        ("cos_local_abs_mean", True, f"local |gradient confusion| {window} grows with N"),
+        ("hamming_local", False, f"local Hamming distance {window} falls as N grows"),
+        ("points_per_region", True, "more grid points per activation region as N grows"),
+    )
+    return [trend(f"{name}: {claim}", ns, _column(blocks, f), rises) for f, rises, claim in claims]
+
+
+def _pe_density(name: str, ns: list[int], blocks: list[dict]) -> list[Finding]:
+    """PE, full batch: N hardly matters."""
+    return [
+        weak(
+            f"{name}: the number of converged frequencies hardly depends on N",
+            ns,
+            _column(blocks, "n_converged"),
+        ),
+        common_trend(f"{name}: the epochs to converge hardly depend on N", ns, blocks, _EPOCHS, None),
+    ]
+
+
+def _batch_density(name: str, raw: bool, ns: list[int], blocks: list[dict]) -> list[Finding]:
+    """Fixed batch size: ``N/B`` steps per epoch, so per epoch denser is faster; per step, raw should
+    still slow down (compared at the smallest N's step budget) and PE hardly depend on N."""
+    per_epoch = f"{name}: per epoch, convergence gets faster as N grows (N/B steps per epoch)"
+    if raw:
+        step = blocks[0]["common_step"]
+        per_step = (
+            f"{name}: per step, convergence slows down as N grows (upper-half rel. error after {step} steps)"
+        )
+        return [
+            trend(
+                per_epoch + " (final upper-half rel. error)", ns, _column(blocks, "final_rel_err_high"), False
+            ),
+            trend(per_step, ns, _column(blocks, "rel_err_high_at_common_step"), rises=True),
+        ]
+    per_step = f"{name}: per step, the steps to converge hardly depend on N"
+    return [
+        common_trend(per_epoch, ns, blocks, _EPOCHS, rises=False),
+        common_trend(per_step, ns, blocks, "steps_to_rel_err_0.1", rises=None),
+    ]
+
+
+def density_findings(params: Density, table: dict[str, dict[str, dict[str, dict]]]) -> list[Finding]:
+    """X6's findings, computed from the per-(input, N) table."""
+    out: list[Finding] = []
+    spread: dict[str, float] = {}
+    for variant, per_input in table.items():
+        for label, per_n in per_input.items():
+            ns, blocks = [int(n) for n in per_n], list(per_n.values())
+            enc = parse_input(label)
+            if len(ns) < 2 or not isinstance(enc, (Raw, NeRFPE)):
+                continue
+            if variant != "full_batch":
+                name = f"{_title(label)}, batch {params.batch_size}"
+                out += _batch_density(name, isinstance(enc, Raw), ns, blocks)
+                continue
+            name = f"{_title(label)}, full batch"
+            out += _raw_density(name, ns, blocks) if isinstance(enc, Raw) else _pe_density(name, ns, blocks)
+            spread[label] = float(np.ptp(_column(blocks, "final_rel_err_high")))
+    raws = [k for k in spread if isinstance(parse_input(k), Raw)]
+    pes = [k for k in spread if isinstance(parse_input(k), NeRFPE)]
+    if raws and pes:
+        raw, pe = raws[0], pes[-1]
+        out.append(
+            Finding(
+                f"N moves the high tones' final error less for {_title(pe)} than for {_title(raw)} "
+                f"(range over N of the upper-half rel. error, full batch; raw's range > {MATERIAL})",
+                spread[raw] > MATERIAL and spread[pe] < spread[raw],
+                f"{pe} {spread[pe]:.3g} vs {raw} {spread[raw]:.3g}",
+            )
+        )
+    return out
+
+
+def lift_findings(table: dict[str, dict[str, dict]]) -> list[Finding]:
+    """X7's findings, computed from the per-(kind, d) table."""
+    out: list[Finding] = []
+    raw = next(iter(table.get("raw", {}).values()), None)
+    lin = table.get("lin", {})
+    if raw is not None and lin:
+        ds = list(lin)
+        count = _column(lin.values(), "n_converged")
+        out.append(
+            Finding(
+                "a linear lift changes nothing: at every d it converges as many frequencies as raw [0,1) "
+                "(±1)",
+                all(abs(c - raw["n_converged"]) <= 1 for c in count),
+                f"raw01 {raw['n_converged']:.3g}; lin at d = {_series(count, ds)}",
+            )
+        )
+        err = _column(lin.values(), "final_rel_err_mean")
+        out.append(
+            Finding(
+                f"a linear lift changes nothing: at every d its final rel. error (mean over the tones) is "
+                f"within {SAME_ERR} of raw [0,1)'s",
+                all(abs(e - raw["final_rel_err_mean"]) <= SAME_ERR for e in err),
+                f"raw01 {raw['final_rel_err_mean']:.3g}; lin at d = {_series(err, ds)}",
+            )
+        )
+        for field, what in (("hamming_local", "local Hamming distance"), ("regions_last", "region count")):
+            ratio = [b[field] / raw[field] if raw[field] else math.inf for b in lin.values()]
+            out.append(
+                Finding(
+                    f"a linear lift changes nothing: its {what} stays within a factor {SAME_FACTOR} of raw "
+                    "[0,1)'s at every d",
+                    all(1 / SAME_FACTOR <= r <= SAME_FACTOR for r in ratio),
+                    f"raw01 {raw[field]:.3g}; lin / raw at d = {_series(ratio, ds)}",
+                )
+            )
+    dims = sorted({d for kind, per_d in table.items() if kind != "raw" for d in per_d}, key=int)
+    for d in dims:
+        at_d = {kind: per_d[d] for kind, per_d in table.items() if kind != "raw" and d in per_d}
+        if len(at_d) < 2:
+            continue
+        top = max(at_d, key=lambda k: at_d[k]["hamming_local"])
+        best = min(b["final_rel_err_mean"] for b in at_d.values())
+        out.append(
+            Finding(
+                f"d={d}: the input that separates neighbours most (highest local Hamming) fits the target "
+                "best (lowest mean final rel. error)",
+                at_d[top]["final_rel_err_mean"] <= best,
+                "; ".join(
+                    f"{k}: Hamming {b['hamming_local']:.3g}, rel. error {b['final_rel_err_mean']:.3g}"
+                    for k, b in at_d.items()
+                ),
+            )
+        )
+        encoded = [k for k in ("pe", "rff") if k in at_d]
+        if "curve" in at_d and encoded:
+            sep = max(at_d[k]["hamming_local"] for k in encoded)
+            out.append(
+                Finding(
+                    f"d={d}: a smooth low-frequency curve separates neighbours less than PE/RFF "
+                    "(local Hamming)",
+                    at_d["curve"]["hamming_local"] < sep,
+                    f"curve {at_d['curve']['hamming_local']:.3g} vs best of {'/'.join(encoded)} {sep:.3g}",
+                )
+            )
+    blocks = [b for per_d in table.values() for b in per_d.values()]
+    if len(blocks) >= 3:
+        rho = rank_corr(_column(blocks, "hamming_local"), [-e for e in _column(blocks, "final_rel_err_mean")])
+        out.append(
+            Finding(
+                "across all inputs and d, separating neighbours goes with fitting the target (rank "
+                f"correlation of local Hamming and minus the mean final rel. error >= {SEPARATION_RHO})",
+                rho >= SEPARATION_RHO,
+                f"ρ = {rho:+.2f} over {len(blocks)} inputs",
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- figures
@@ -363,28 +602,28 @@ def weak(claim: str, xs: Sequence[int], values: Sequence[float]) -> Finding:
 
 def _title(label: str) -> str:
     enc = parse_input(label)
-    d = enc.out_dim
     if isinstance(enc, LinearLift):
-        return f"linear lift d={d}"
+        return f"linear lift d={enc.out_dim}"
     if isinstance(enc, CurveLift):
-        return f"curve d={d}"
+        return f"curve d={enc.out_dim}"
     if isinstance(enc, GaussianRFF):
-        return f"RFF σ={enc.sigma:g}, d={d}"
+        return f"RFF σ={enc.sigma:g}, d={enc.out_dim}"
     return figures.input_title(label)
 
 
-def convergence_map(
+def frequency_map(
     panels: dict[str, tuple[list[str], np.ndarray]],
     freqs: Sequence[int],
     xlabel: str,
     title: str,
-    unit: str = "epoch",
+    colorbar: str,
     log: bool = False,
+    vmax: float | None = None,
 ) -> Figure:
-    """Frequency × column heatmaps of the first epoch (or step) with relative error < 0.1, one panel
-    per entry of ``panels`` (``(column labels, matrix K × columns)``); never within the budget: grey."""
+    """Frequency × column heatmaps, one panel per entry of ``panels`` (``(column labels, K × columns
+    matrix)``); NaN cells (e.g. never below the threshold within the budget) are grey."""
     finite = [m[np.isfinite(m)] for _, m in panels.values()]
-    top = max((float(v.max()) for v in finite if v.size), default=1.0)
+    top = vmax or max((float(v.max()) for v in finite if v.size), default=1.0)
     norm = LogNorm(1, max(top, 2)) if log else Normalize(0, top)
     cols = min(len(panels), 4)
     rows = -(-len(panels) // cols)
@@ -409,8 +648,8 @@ def convergence_map(
     for ax in axes.ravel()[len(panels) :]:
         ax.remove()
     axes[0][0].set_ylabel("target frequency k")
-    fig.colorbar(image, ax=axes.ravel()[: len(panels)].tolist(), label=f"first {unit} with rel. error < 0.1")
-    fig.suptitle(f"{title} (grey: not within the budget)")
+    fig.colorbar(image, ax=axes.ravel()[: len(panels)].tolist(), label=colorbar)
+    fig.suptitle(title)
     return fig
 
 
@@ -422,27 +661,19 @@ def metric_lines(
     dashed: Sequence[str] = (),
 ) -> Figure:
     """One panel per metric, one line per series: mean ± std over seeds against N or d (log₂ axis).
-    ``series[name] = (xs, {metric: (mean, std)})``; series named in ``dashed`` are dashed."""
-    cols = min(len(metrics), 4)
-    fig, axes = plt.subplots(1, cols, figsize=(4.3 * cols, 3.8), squeeze=False)
-    palette = figures.colors(list(dict.fromkeys(name.split(" (")[0] for name in series)))
+    ``series[name] = (xs, {metric: (mean, std)})``; series named in ``dashed`` are dashed, and series
+    sharing the text before `` (`` share a colour."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.8), squeeze=False)
+    base = {name: name.split(" (")[0] for name in series}
+    palette = figures.colors(list(dict.fromkeys(base.values())))
     for ax, (metric, ylabel) in zip(axes[0], metrics.items()):
         for name, (xs, values) in series.items():
             mean, std = values[metric]
-            ax.errorbar(
-                xs,
-                mean,
-                yerr=std,
-                marker="o",
-                ms=3,
-                capsize=2,
-                label=name,
-                color=palette[name.split(" (")[0]],
-                ls="--" if name in dashed else "-",
-            )
+            style = {"color": palette[base[name]], "ls": "--" if name in dashed else "-"}
+            ax.errorbar(xs, mean, yerr=std, marker="o", ms=3, capsize=2, label=name, **style)
         ax.set_xscale("log", base=2)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(ylabel, fontsize=9)
         if metric == "regions":
             ax.set_yscale("log")
     axes[0][0].legend(fontsize=7)
@@ -453,6 +684,7 @@ def metric_lines(
 
 _METRICS = {
     "n_converged": "frequencies with rel. error < 0.1",
+    "rel_err_high": "final rel. error, upper-half tones",
     "cos_local_abs": "local |cos| (gradient confusion)",
     "hamming_local": "local Hamming distance (units)",
     "regions": "activation regions on the grid",
@@ -466,35 +698,69 @@ def _stats(per_seed: Sequence[dict[str, np.ndarray]]) -> dict[str, tuple[np.ndar
     }
 
 
+def _matrix(blocks: Sequence[dict], field: str, freqs: Sequence[int]) -> np.ndarray:
+    """``K × len(blocks)``: ``block[field][k]`` per frequency, NaN where it is None."""
+    return np.array(
+        [[np.nan if b[field][str(k)] is None else b[field][str(k)] for b in blocks] for k in freqs],
+        dtype=float,
+    )
+
+
+_MAPS = {
+    "convergence_epochs": ("epochs_to_rel_err_0.1", "first epoch with rel. error < 0.1", False),
+    "convergence_steps": ("steps_to_rel_err_0.1", "first step with rel. error < 0.1", True),
+    "final_rel_error": ("final_rel_err", "final relative error", False),
+}
+
+
+def _maps(
+    columns: dict[str, tuple[list[str], list[dict]]], freqs: Sequence[int], xlabel: str, names: Sequence[str]
+) -> dict[str, Figure]:
+    """The frequency maps ``names`` of :data:`_MAPS`, one panel per entry of ``columns``."""
+    out = {}
+    for name in names:
+        field, label, log = _MAPS[name]
+        panels = {k: (cols, _matrix(blocks, field, freqs)) for k, (cols, blocks) in columns.items()}
+        title = f"{label.capitalize()} per target frequency" + ("" if "final" in name else " (grey: never)")
+        out[name] = frequency_map(
+            panels, freqs, xlabel, title, label, log=log, vmax=1.0 if "final" in name else None
+        )
+    return out
+
+
 def _rows(exp: str, key: str, datas: list[RunData], seeds: dict[str, np.ndarray], spe: int) -> list[tuple]:
-    """Per seed: the headline numbers after the last epoch and the first epoch (and step) at which
-    each frequency's relative error is below 0.1 (no row when it never is)."""
+    """Per seed: the headline numbers after the last epoch, and the first epoch (and step) at which
+    each frequency's relative error is below 0.1 (no row when it never is within the budget)."""
     rows = []
     for s, d in enumerate(datas):
         last = int(d.get("convergence", "epochs")[-1])
-        rows += [(exp, key, d.meta["seed"], last, m, "last", float(seeds[m][s])) for m in _METRICS]
+        rows += [(exp, key, d.meta["seed"], last, m, "last", float(v[s])) for m, v in seeds.items()]
         hits = first_epoch_below(
             d.get("convergence", "epochs"), d.get("convergence", "rel_error"), REL_ERR_THRESHOLD
         )
         for k, e in zip(d.arrays["signal/freqs"], hits):
             if e is not None:
-                rows.append((exp, key, d.meta["seed"], e, "epochs_to_rel_err_0.1", str(int(k)), float(e)))
-                rows.append(
-                    (exp, key, d.meta["seed"], e, "steps_to_rel_err_0.1", str(int(k)), float((e + 1) * spe))
-                )
+                base = (exp, key, d.meta["seed"], e)
+                rows.append((*base, "epochs_to_rel_err_0.1", str(int(k)), float(e)))
+                rows.append((*base, "steps_to_rel_err_0.1", str(int(k)), float((e + 1) * spe)))
     return rows
 
 
-def _epoch_matrix(blocks: Sequence[dict], field: str, freqs: Sequence[int]) -> np.ndarray:
-    """``K × len(blocks)`` first epochs (or steps) below 0.1 relative error; NaN when never."""
-    return np.array(
-        [[np.nan if b[field][str(k)] is None else b[field][str(k)] for b in blocks] for k in freqs]
-    )
-
-
 def _usable(runs: Runs, key: Any) -> dict[str, list[RunData]]:
-    groups = by_group(runs, key)
-    return {k: [d for d in v if d.meta["diverged_at"] is None] for k, v in groups.items()}
+    """Finished runs by group, diverged ones left out (as :func:`make_analysis` does)."""
+    return {k: [d for d in v if d.meta["diverged_at"] is None] for k, v in by_group(runs, key).items()}
+
+
+def _record(
+    result: ExperimentResult, exp: str, key: str, datas: list[RunData], seeds: dict, spe: int
+) -> None:
+    """Rows and arrays of one group: per-seed headline numbers, and the relative error per checkpoint
+    and tone (seeds × checkpoints × K) with its checkpoint epochs."""
+    result.rows += _rows(exp, key, datas, seeds, spe)
+    for m, v in seeds.items():
+        result.arrays[f"{m}/{key}"] = v
+    result.arrays[f"rel_error/{key}"] = np.stack([d.get("convergence", "rel_error") for d in datas])
+    result.arrays[f"rel_error_epochs/{key}"] = datas[0].get("convergence", "epochs")
 
 
 # --------------------------------------------------------------------------- X6 analysis
@@ -504,133 +770,57 @@ def _density_key(cfg: RunConfig) -> str:
     return _key(cfg.input, cfg.signal.n, cfg.train.batch_size)
 
 
-def _density_findings(params: Density, table: dict[str, dict[str, dict[str, dict]]]) -> list[Finding]:
-    out: list[Finding] = []
-    sens: dict[str, float] = {}
-    for variant, per_input in table.items():
-        how = "full batch" if variant == "full_batch" else f"batch {params.batch_size}"
-        for label, per_n in per_input.items():
-            ns, blocks = [int(n) for n in per_n], list(per_n.values())
-            enc, name = parse_input(label), f"{_title(label)}, {how}"
-            if len(ns) < 2 or not isinstance(enc, (Raw, NeRFPE)):
-                continue
-            count = [b["n_converged"] for b in blocks]
-            epochs = "epochs_to_rel_err_0.1"
-            if variant != "full_batch":
-                claim = f"{name}: per epoch, convergence gets faster as N grows (N/B steps per epoch)"
-                out.append(common_trend(claim, ns, blocks, epochs, rises=False))
-                steps = "steps_to_rel_err_0.1"
-                if isinstance(enc, Raw):
-                    claim = f"{name}: per step, convergence slows down as N grows"
-                    out.append(common_trend(claim, ns, blocks, steps, rises=True))
-                else:
-                    claim = f"{name}: per step, the steps to converge hardly depend on N"
-                    out.append(common_trend(claim, ns, blocks, steps, rises=None))
-                continue
-            sens[label] = relative_range(count)
-            if isinstance(enc, NeRFPE):
-                out += [
-                    weak(f"{name}: the number of converged frequencies hardly depends on N", ns, count),
-                    common_trend(
-                        f"{name}: the epochs to converge hardly depend on N", ns, blocks, epochs, None
-                    ),
-                ]
-                continue
-            within = "in a window of fixed width"
-            out += [
-                trend(f"{name}: fewer frequencies reach rel. error 0.1 within the budget as N grows",
-                      ns, count, rises=False),
-                common_trend(f"{name}: the frequencies converged at every N take more epochs as N grows",
-                             ns, blocks, epochs, rises=True),
-                trend(f"{name}: local |gradient confusion| {within} grows with N", ns,
-                      [b["cos_local_abs_mean"] for b in blocks], rises=True),
-                trend(f"{name}: local Hamming distance {within} falls as N grows", ns,
-                      [b["hamming_local"] for b in blocks], rises=False),
-                trend(f"{name}: more grid points per activation region as N grows", ns,
-                      [b["points_per_region"] for b in blocks], rises=True),
-            ]  # fmt: skip
-    raws = [k for k in sens if isinstance(parse_input(k), Raw)]
-    pes = [k for k in sens if isinstance(parse_input(k), NeRFPE)]
-    if raws and pes:
-        raw, pe = raws[0], pes[-1]
-        out.append(
-            Finding(
-                f"N matters less for {_title(pe)} than for {_title(raw)} (relative range over N of the "
-                "converged count, full batch)",
-                sens[pe] < sens[raw],
-                f"{pe} {sens[pe]:.2f} vs {raw} {sens[raw]:.2f}",
-            )
-        )
-    return out
-
-
 def analyse_density(params: Density, runs: Runs) -> ExperimentResult:
-    """X6: the per-group summary, then tables, figures and findings over N."""
+    """X6: the per-group summary, then the per-(input, N) table, figures and findings."""
     result = make_analysis("X6", (), {}, key=_density_key, order=lambda p: p.keys())(params, runs)
     groups = _usable(runs, _density_key)
     inputs = result.summary["inputs"]
     table: dict[str, dict[str, dict[str, dict]]] = {}
     series: dict[str, tuple[list[int], dict]] = {}
-    epoch_maps, step_maps = {}, {}
+    columns: dict[str, tuple[list[str], list[dict]]] = {}
     freqs: list[int] = []
-    for b, labels in params.variants():
-        variant = _variant(b)
+    for b, labels, epochs in params.variants():
         for label in labels:
-            ns, per_seed, per_n = [], [], {}
-            for n in sorted(params.sizes):
-                key = _key(label, n, b)
-                datas = groups.get(key)
-                if not datas:
-                    continue
-                seeds = _per_seed(datas)
-                per_n[str(n)] = block(inputs[key], seeds, n, b)
+            found = [
+                (n, groups[_key(label, n, b)]) for n in sorted(params.sizes) if groups.get(_key(label, n, b))
+            ]
+            if not found:
+                continue
+            budget = min(epochs * steps_per_epoch(n, b) for n, _ in found)  # the smallest N's steps
+            per_n, per_seed = {}, []
+            for n, datas in found:
+                key, spe, seeds = _key(label, n, b), steps_per_epoch(n, b), _per_seed(datas)
+                entry = block(inputs[key], seeds, n, b)
+                if b is not None:
+                    entry["common_step"] = budget
+                    entry["rel_err_high_at_common_step"] = rel_err_at_step(datas, spe, budget)
+                per_n[str(n)] = entry
                 inputs[key].update(
-                    {
-                        f: per_n[str(n)][f]
-                        for f in (
-                            "n",
-                            "batch_size",
-                            "steps_per_epoch",
-                            "steps_to_rel_err_0.1",
-                            "n_converged",
-                            "points_per_region",
-                        )
-                    }
+                    {f: entry[f] for f in ("n", "batch_size", "steps_per_epoch", "n_converged")}
                 )
-                result.rows += _rows("X6", key, datas, seeds, steps_per_epoch(n, b))
-                for m, v in seeds.items():
-                    result.arrays[f"{m}/{key}"] = v
-                ns.append(n)
+                _record(result, "X6", key, datas, seeds, spe)
                 per_seed.append(seeds)
                 freqs = [int(k) for k in datas[0].arrays["signal/freqs"]]
-            if not per_n:
-                continue
-            table.setdefault(variant, {})[label] = per_n
+            table.setdefault(_variant(b), {})[label] = per_n
             name = f"{_title(label)} ({'full batch' if b is None else f'batch {b}'})"
-            series[name] = (ns, _stats(per_seed))
-            for maps, field in ((epoch_maps, "epochs_to_rel_err_0.1"), (step_maps, "steps_to_rel_err_0.1")):
-                maps[name] = ([str(n) for n in ns], _epoch_matrix(list(per_n.values()), field, freqs))
+            series[name] = ([n for n, _ in found], _stats(per_seed))
+            columns[name] = (list(per_n), list(per_n.values()))
     result.summary["by_n"] = table
     result.summary["window_width"] = WINDOW
     if series:
+        title = "Coordinate density: convergence, local confusion and Hamming (fixed window width), regions"
+        dashed = [s for s in series if "(batch " in s]
         result.figures["density_metrics"] = metric_lines(
-            series,
-            _METRICS,
-            "number of samples N",
-            "Coordinate density: convergence, local confusion and Hamming (window of fixed width), regions",
-            dashed=[s for s in series if "batch " in s],
+            series, _METRICS, "number of samples N", title, dashed
         )
-        result.figures["convergence_epochs"] = convergence_map(
-            epoch_maps, freqs, "N", "Per-frequency convergence against N, per epoch"
-        )
-        result.figures["convergence_steps"] = convergence_map(
-            step_maps, freqs, "N", "Per-frequency convergence against N, per optimiser step", "step", log=True
-        )
-    result.findings += _density_findings(params, table)
+        result.figures.update(_maps(columns, freqs, "N", tuple(_MAPS)))
+    result.findings += density_findings(params, table)
     return result
 
 
 # --------------------------------------------------------------------------- X7 analysis
+
+_KINDS = {"raw": "raw [0,1) (d=1)", "lin": "linear lift", "curve": "smooth curve", "pe": "PE", "rff": "RFF"}
 
 
 def lift_kind(label: str) -> tuple[str, int]:
@@ -640,84 +830,15 @@ def lift_kind(label: str) -> tuple[str, int]:
     return next((name for cls, name in kinds if isinstance(enc, cls)), "other"), enc.out_dim
 
 
-def _lift_findings(table: dict[str, dict[str, dict]]) -> list[Finding]:
-    out: list[Finding] = []
-    raw = next(iter(table.get("raw", {}).values()), None)
-    lin = table.get("lin", {})
-    if raw is not None and lin:
-        ds = list(lin)
-        gap = [lin[d]["n_converged"] - raw["n_converged"] for d in ds]
-        out.append(
-            Finding(
-                "a linear lift changes nothing: at every d it converges as many frequencies as raw [0,1) "
-                "(±1)",
-                all(abs(g) <= 1 for g in gap),
-                f"raw01 {raw['n_converged']:.3g}; lin d={_series([lin[d]['n_converged'] for d in ds], ds)}",
-            )
-        )
-        for field, what in (("hamming_local", "local Hamming distance"), ("regions_last", "region count")):
-            ratio = [lin[d][field] / raw[field] if raw[field] else math.inf for d in ds]
-            out.append(
-                Finding(
-                    f"a linear lift changes nothing: its {what} stays within a factor {SAME_FACTOR} of raw "
-                    "[0,1)'s at every d",
-                    all(1 / SAME_FACTOR <= r <= SAME_FACTOR for r in ratio),
-                    f"raw01 {raw[field]:.3g}; lin / raw at d={_series(ratio, ds)}",
-                )
-            )
-    everything = [(f"{kind}{d}", b) for kind, per_d in table.items() for d, b in per_d.items()]
-    for d in sorted({d for kind, per_d in table.items() if kind != "raw" for d in per_d}, key=int):
-        at_d = {kind: per_d[d] for kind, per_d in table.items() if kind != "raw" and d in per_d}
-        if len(at_d) < 2:
-            continue
-        top = max(at_d, key=lambda k: at_d[k]["hamming_local"])
-        best = max(b["n_converged"] for b in at_d.values())
-        out.append(
-            Finding(
-                f"d={d}: the input that separates neighbours most (highest local Hamming) converges the most "
-                "frequencies",
-                at_d[top]["n_converged"] >= best,
-                "; ".join(
-                    f"{k}: Hamming {b['hamming_local']:.3g}, converged {b['n_converged']:.3g}"
-                    for k, b in at_d.items()
-                ),
-            )
-        )
-        encoded = [k for k in ("pe", "rff") if k in at_d]
-        if "curve" in at_d and encoded:
-            sep = max(at_d[k]["hamming_local"] for k in encoded)
-            out.append(
-                Finding(
-                    f"d={d}: a smooth low-frequency curve separates neighbours less than PE/RFF "
-                    "(local Hamming)",
-                    at_d["curve"]["hamming_local"] < sep,
-                    f"curve {at_d['curve']['hamming_local']:.3g} vs best of {'/'.join(encoded)} {sep:.3g}",
-                )
-            )
-    if len(everything) >= 3:
-        ham = [b["hamming_local"] for _, b in everything]
-        conv = [b["n_converged"] for _, b in everything]
-        rho = rank_corr(ham, conv)
-        out.append(
-            Finding(
-                f"across all inputs and d, converging more frequencies goes with separating neighbours "
-                f"(rank correlation of local Hamming and converged count >= {SEPARATION_RHO})",
-                rho >= SEPARATION_RHO,
-                f"ρ = {rho:+.2f} over {len(everything)} inputs",
-            )
-        )
-    return out
-
-
 def analyse_lifts(params: Lifts, runs: Runs) -> ExperimentResult:
-    """X7: the per-input summary, then tables by kind and d, figures and findings."""
+    """X7: the per-input summary, then the per-(kind, d) table, figures and findings."""
     result = make_analysis("X7", (), {}, order=lambda p: p.inputs)(params, runs)
-    groups = _usable(runs, lambda cfg: cfg.input)
+    groups = _usable(runs, group_label)
     inputs = result.summary["inputs"]
     n = params.signal.n
     table: dict[str, dict[str, dict]] = {}
     per_kind: dict[str, tuple[list[int], list[dict]]] = {}
-    cols: dict[str, list] = {}
+    columns: dict[str, tuple[list[str], list[dict]]] = {}
     freqs: list[int] = []
     for label in params.inputs:
         datas = groups.get(label)
@@ -728,37 +849,21 @@ def analyse_lifts(params: Lifts, runs: Runs) -> ExperimentResult:
         entry = {"input": label, "d": d, **block(inputs[label], seeds, n, None)}
         table.setdefault(kind, {})[str(d)] = entry
         inputs[label].update({"kind": kind, "d": d, "n_converged": entry["n_converged"]})
-        result.rows += _rows("X7", label, datas, seeds, 1)
-        for m, v in seeds.items():
-            result.arrays[f"{m}/{label}"] = v
-        per_kind.setdefault(kind, ([], []))[0].append(d)
-        per_kind[kind][1].append(seeds)
+        _record(result, "X7", label, datas, seeds, 1)
+        xs, ss = per_kind.setdefault(kind, ([], []))
+        xs.append(d)
+        ss.append(seeds)
+        cols, blocks = columns.setdefault(_KINDS.get(kind, kind), ([], []))
+        cols.append(f"d={d}")
+        blocks.append(entry)
         freqs = [int(k) for k in datas[0].arrays["signal/freqs"]]
-        cols.setdefault(kind, []).append((f"d={d}", entry))
     result.summary["by_dimension"] = table
     if per_kind:
-        names = {
-            "raw": "raw [0,1) (d=1)",
-            "lin": "linear lift",
-            "curve": "smooth curve",
-            "pe": "PE",
-            "rff": "RFF σ=10",
-        }
-        series = {names.get(k, k): (xs, _stats(s)) for k, (xs, s) in per_kind.items()}
-        result.figures["dimension_metrics"] = metric_lines(
-            series, _METRICS, "input dimension d", "Lifting the coordinate: dimension or encoding?"
-        )
-        panels = {
-            names.get(k, k): (
-                [c[0] for c in v],
-                _epoch_matrix([c[1] for c in v], "epochs_to_rel_err_0.1", freqs),
-            )
-            for k, v in cols.items()
-        }
-        result.figures["convergence_epochs"] = convergence_map(
-            panels, freqs, "dimension", "Per-frequency convergence by lift and dimension"
-        )
-    result.findings += _lift_findings(table)
+        series = {_KINDS.get(k, k): (xs, _stats(ss)) for k, (xs, ss) in per_kind.items()}
+        title = "Lifting the 1D coordinate to d dimensions: is it the dimension or the encoding?"
+        result.figures["dimension_metrics"] = metric_lines(series, _METRICS, "input dimension d", title)
+        result.figures.update(_maps(columns, freqs, "dimension", ("convergence_epochs", "final_rel_error")))
+    result.findings += lift_findings(table)
     return result
 
 
@@ -766,12 +871,16 @@ def analyse_lifts(params: Lifts, runs: Runs) -> ExperimentResult:
 
 X6_PAPER = Density()
 X6_QUICK = Density(
-    sizes=(256, 1024, 4096), train=TrainConfig(epochs=300), batch_inputs=("raw01", "pe6"), seeds=2
+    sizes=(256, 512, 1024, 2048),
+    train=TrainConfig(epochs=300),
+    batch_inputs=("raw01", "pe6"),
+    batch_epochs=100,
+    seeds=2,
 )
 X7_PAPER = Lifts()
 X7_QUICK = Lifts(
-    inputs=lift_inputs((2, 8, 14, 32), 1024),
-    signal=ToneMixture(n=1024),
+    inputs=lift_inputs((2, 14, 32), 512),
+    signal=ToneMixture(n=512),
     train=TrainConfig(epochs=300),
     seeds=2,
 )

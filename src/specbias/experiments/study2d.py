@@ -16,7 +16,10 @@ Two run families, each trained once and measured by every probe:
   reference's fractions of the side (spec §1.7), so the numbers compare across resolutions.
   ``paper`` is the reference scale for a GPU (512², MLP-4×512, batch 8,192, 1,000 epochs, 5 images).
 * **X3** (Fourier-features generalisation, Tancik et al. 2020): train on the even pixels of an
-  image of side 2S, test on the odd ones; none / basic / PE / RFF σ ∈ {1, 10, 100}.
+  image of side 2S, test on the odd ones; none / basic / PE / RFF σ ∈ {1, 10, 100}. ``paper``
+  follows Tancik et al. (512² images, MLP-4×256, 2,000 full-batch Adam steps, 5 images);
+  ``quick`` uses 128² images (64² training grids), MLP-4×128 and 300 steps, 3 images. E4e's
+  ``quick`` runs carry only the spectral-norm probe (every 5 epochs), the one E4e reads.
 
 PE labels follow the 2D convention: ``pe5`` has 5 octaves (20 features). Aliased encoding
 features (above the grid's Nyquist limit) are counted in each input's ``aliased_features``.
@@ -695,7 +698,11 @@ def _encoding_distances(params: EncodingGrid, runs: Any) -> ExperimentResult:
 # ---------------------------------------------------------------- the registry
 
 _MAIN_INPUTS = ("raw01", "raw11", "pe5")
-_E4E_QUICK = dataclasses.replace(MAIN_QUICK, train=TrainConfig(epochs=500, batch_size=256, lr=5e-3))
+_E4E_QUICK = dataclasses.replace(
+    MAIN_QUICK,
+    train=TrainConfig(epochs=500, batch_size=256, lr=5e-3),
+    probes=(NormSpec(Schedule(every=5, last=True)),),
+)
 _E4E_PAPER = dataclasses.replace(MAIN_PAPER, train=TrainConfig(epochs=5000, batch_size=256, lr=5e-3))
 _E15_QUICK = dataclasses.replace(
     MAIN_QUICK,
@@ -717,8 +724,8 @@ _X3_QUICK = Study2D(
     inputs=("raw01", "basic", "pe6", "rff1", "rff10", "rff100"),
     width=128,
     depth=4,
-    train=TrainConfig(epochs=500),
-    probes=(HeldOutSpec(Schedule(every=25, last=True)),),
+    train=TrainConfig(epochs=300),
+    probes=(HeldOutSpec(Schedule(every=15, last=True)),),
     held_out=True,
 )
 _X3_PAPER = dataclasses.replace(
