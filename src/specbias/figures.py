@@ -29,8 +29,12 @@ def input_title(label: str, out_dim: int | None = None) -> str:
     if label.startswith("rpe"):
         omega, d = label[3:].split("x")
         return f"restricted PE ω={omega}, d={d}"
+    if m := re.fullmatch(r"rff([\d.e-]+)x(\d+)", label):
+        return f"RFF σ={m[1]}, d={m[2]}"
     if label.startswith("rff"):
         return f"RFF σ={label[3:]}{dims}"
+    if m := re.fullmatch(r"(lin|curve)(\d+)", label):
+        return f"{'linear lift' if m[1] == 'lin' else 'smooth curve'}, d={m[2]}"
     return label
 
 
