@@ -49,6 +49,14 @@ from specbias.metrics.patterns import (
     region_counts,
     region_ids,
 )
+from specbias.metrics.regions import (
+    dense_region_count_1d,
+    exact_partition_2d,
+    exact_regions_1d,
+    grid_vs_exact_1d,
+    grid_vs_exact_2d,
+    region_lower_bound_2d,
+)
 from specbias.metrics.spectrum import frequency_convergence, psnr, radial_band_error, residual_spectrum
 from specbias.models import MLP
 from specbias.probes import (
@@ -105,7 +113,10 @@ __all__ = [
     "boundary_distance_input",
     "count_regions",
     "dead_units",
+    "dense_region_count_1d",
     "encoding_distance_matrix",
+    "exact_partition_2d",
+    "exact_regions_1d",
     "execute_run",
     "frequency_convergence",
     "get_experiment",
@@ -113,6 +124,8 @@ __all__ = [
     "global_pairs_2d",
     "gradient_confusion",
     "grid_2d",
+    "grid_vs_exact_1d",
+    "grid_vs_exact_2d",
     "hamming",
     "held_out_split",
     "hyperplane_cosines",
@@ -128,6 +141,7 @@ __all__ = [
     "random_pairs",
     "region_counts",
     "region_ids",
+    "region_lower_bound_2d",
     "residual_spectrum",
     "spectral_norms",
     "train",
