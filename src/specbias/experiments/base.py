@@ -14,10 +14,29 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from specbias.encodings import parse_input
 from specbias.errors import ConfigError
 from specbias.runs import RunConfig, RunData
 
 PROFILES = ("quick", "paper")
+
+
+def check_study(
+    inputs: Sequence[str], *, in_dim: int = 1, convention: str = "1d", mode: str = "clean", **sizes: int
+) -> None:
+    """ConfigError unless the inputs are distinct valid labels, ``mode`` is clean/faithful and every
+    named size (width, depth, seeds, …) is at least 1: the checks every study's parameters share."""
+    if not inputs:
+        raise ConfigError("at least one input is needed")
+    if len(set(inputs)) != len(inputs):
+        raise ConfigError(f"inputs must be distinct, got {list(inputs)}")
+    for label in inputs:
+        parse_input(label, in_dim=in_dim, convention=convention)
+    if mode not in ("clean", "faithful"):
+        raise ConfigError(f"mode must be 'clean' or 'faithful', got {mode!r}")
+    for name, value in sizes.items():
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
 @dataclass

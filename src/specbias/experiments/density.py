@@ -91,7 +91,7 @@ from specbias import figures
 from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, parse_input
 from specbias.errors import ConfigError
 from specbias.experiments.analysis import REL_ERR_THRESHOLD, Runs, by_group, group_label, make_analysis
-from specbias.experiments.base import Experiment, ExperimentResult, Finding
+from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
 from specbias.metrics.spectrum import first_epoch_below
 from specbias.runs import (
     ConfusionSpec,
@@ -155,15 +155,7 @@ class Sweep1D:
     OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "inputs")
 
     def __post_init__(self) -> None:
-        if not self.inputs:
-            raise ConfigError("at least one input is needed")
-        if len(set(self.inputs)) != len(self.inputs):
-            raise ConfigError(f"inputs must be distinct, got {list(self.inputs)}")
-        for label in self.inputs:
-            parse_input(label)
-        for name in ("width", "depth", "seeds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_study(self.inputs, width=self.width, depth=self.depth, seeds=self.seeds)
 
     def override(self: _S, **changes: Any) -> _S:
         """A copy with user overrides (``epochs``, ``lr``, ``width``, ``depth``, ``inputs``, ``n``)."""

@@ -20,8 +20,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from specbias import figures
-from specbias.encodings import parse_input
-from specbias.errors import ConfigError
 from specbias.experiments.analysis import (
     REL_ERR_THRESHOLD,
     Groups,
@@ -34,7 +32,7 @@ from specbias.experiments.analysis import (
     make_analysis,
     spearman,
 )
-from specbias.experiments.base import Experiment, Finding
+from specbias.experiments.base import Experiment, Finding, check_study
 from specbias.runs import (
     ConfusionSpec,
     ConvergenceSpec,
@@ -66,17 +64,7 @@ class Study1D:
     OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "n", "inputs", "mode")
 
     def __post_init__(self) -> None:
-        if not self.inputs:
-            raise ConfigError("at least one input is needed")
-        if len(set(self.inputs)) != len(self.inputs):
-            raise ConfigError(f"inputs must be distinct, got {list(self.inputs)}")
-        for label in self.inputs:
-            parse_input(label)
-        if self.mode not in ("clean", "faithful"):
-            raise ConfigError(f"mode must be 'clean' or 'faithful', got {self.mode!r}")
-        for name in ("width", "depth"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_study(self.inputs, mode=self.mode, width=self.width, depth=self.depth, seeds=self.seeds)
 
     def override(self, **changes: Any) -> Study1D:
         """A copy with user overrides: epochs, lr, width, depth, inputs, n, mode."""

@@ -52,7 +52,7 @@ from specbias.experiments.analysis import (
     raw_and_encoded,
     scalar_curve_rows,
 )
-from specbias.experiments.base import Experiment, ExperimentResult, Finding
+from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
 from specbias.metrics.geometry import encoding_distance_matrix, hyperplane_matrix
 from specbias.runs import (
     BandSpec,
@@ -124,17 +124,10 @@ class Study2D:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
-        if not self.inputs:
-            raise ConfigError("at least one input is needed")
-        if len(set(self.inputs)) != len(self.inputs):
-            raise ConfigError(f"inputs must be distinct, got {list(self.inputs)}")
-        for label in self.inputs:
-            parse_input(label, in_dim=2, convention="2d")
-        for name in ("width", "depth", "seeds"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.mode not in ("clean", "faithful"):
-            raise ConfigError(f"mode must be 'clean' or 'faithful', got {self.mode!r}")
+        check_study(
+            self.inputs, in_dim=2, convention="2d", mode=self.mode, width=self.width, depth=self.depth,
+            seeds=self.seeds,
+        )  # fmt: skip
 
     def override(self, **changes: Any) -> Study2D:
         """A copy with user overrides: epochs, lr, width, depth, inputs, size, images, mode.
