@@ -21,9 +21,11 @@ from specbias.runs import (
     PredictionSpec,
     RegionSpec,
     RunConfig,
+    SnapshotSpec,
     _build_probe,
     _Data,
     execute_run,
+    model_at,
     resolve_device,
 )
 from specbias.seeding import stream_seed
@@ -229,3 +231,33 @@ def test_mode_selects_samplers_and_zero_policy():
     assert not np.any(loc.i == loc.j)
     assert np.abs(loc.i - loc.j).max() == 5
     assert glo.i.max() == math.ceil(800 / 2048 * 256) - 1 and glo.j.min() == math.ceil(1200 / 2048 * 256)
+
+
+def test_snapshots_rebuild_the_network_bit_for_bit():
+    """model_at at the initial and the trained snapshot reproduces the run's own predictions."""
+    cfg = RunConfig(
+        SIGNAL,
+        "pe3",
+        16,
+        2,
+        TrainConfig(epochs=6, lr=1e-2),
+        (
+            SnapshotSpec(Schedule(explicit=(0, 3))),
+            SnapshotSpec(Schedule(last=True), before_update=False, name="trained"),
+            PredictionSpec(Schedule(explicit=(2, 5))),
+        ),
+    )
+    run = execute_run(cfg)
+    assert run.get("snapshot", "epochs").tolist() == [0, 3]
+    x = cfg.encoding()(torch.as_tensor(run.get("signal", "t"))).float()
+    with torch.no_grad():
+        before = model_at(cfg, run, 1, torch.float32)(x).double().numpy()  # start of epoch 3
+        after = model_at(cfg, run, -1, torch.float32, name="trained")(x).double().numpy()
+    preds = run.get("prediction", "pred")
+    np.testing.assert_array_equal(before, preds[0])  # = after epoch 2
+    np.testing.assert_array_equal(after, preds[1])
+    torch.manual_seed(stream_seed(cfg.seed, "init"))
+    init = torch.nn.Linear(cfg.encoding().out_dim, 16).weight.double()
+    assert torch.equal(model_at(cfg, run, 0).layers[0].weight, init)
+    with pytest.raises(ConfigError, match="no parameter snapshots"):
+        model_at(cfg, run, name="missing")

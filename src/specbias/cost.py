@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from specbias.runs import RunConfig, signal_dim
+from specbias.runs import RunConfig, Runnable, signal_dim
 from specbias.signals import NaturalImage, RandomImage
 
 RATES = {"cpu": (30e9, 4e-4), "cuda": (20e12, 1e-4)}
@@ -43,8 +43,12 @@ def _points_and_outputs(cfg: RunConfig) -> tuple[int, int]:
     return spec.n, 1
 
 
-def run_cost(cfg: RunConfig, device: str = "cpu") -> Cost:
+def run_cost(cfg: RunConfig | Runnable, device: str = "cpu") -> Cost:
     """The training cost of one run on one worker of ``device``."""
+    rate, overhead = RATES[device]
+    if not isinstance(cfg, RunConfig):  # another Runnable knows its own cost
+        flops, steps = cfg.flops_and_steps()
+        return Cost(flops, steps, flops / rate + steps * overhead)
     n, out = _points_and_outputs(cfg)
     in_dim = cfg.encoding().out_dim if signal_dim(cfg.signal) else 1
     dims = [in_dim] + [cfg.width] * cfg.depth + [out]
@@ -52,7 +56,6 @@ def run_cost(cfg: RunConfig, device: str = "cpu") -> Cost:
     batch = cfg.train.batch_size or n
     steps = cfg.train.epochs * math.ceil(n / min(batch, n))
     flops = 6.0 * params * n * cfg.train.epochs
-    rate, overhead = RATES[device]
     return Cost(flops, steps, flops / rate + steps * overhead)
 
 

@@ -258,3 +258,20 @@ class DeadUnitProbe:
     def measure(self, model: MLP) -> dict[str, np.ndarray]:
         per_layer = dead_units(activation_patterns(model, self.x))
         return {"per_layer": per_layer, "total": np.asarray(per_layer.sum())}
+
+
+@dataclass
+class SnapshotProbe:
+    """The model's parameters, exactly (``<parameter name>`` arrays, e.g. ``layers.0.weight``).
+
+    Analyses that need the network itself at a checkpoint -- exact regions, inspheres, the
+    empirical NTK, cross-sections -- rebuild it with :func:`specbias.runs.model_at` instead of
+    retraining. Float32 weights are stored as float64, which represents them exactly.
+    """
+
+    schedule: Schedule
+    name: str = "snapshot"
+    before_update: bool = True
+
+    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+        return {name: _numpy(p) for name, p in model.named_parameters()}

@@ -19,7 +19,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ from specbias.probes import (
     PredictionProbe,
     RegionMapProbe,
     RegionProbe,
+    SnapshotProbe,
     SpectralNormProbe,
 )
 from specbias.seeding import rng_for, stream_seed
@@ -213,6 +214,20 @@ class HeldOutSpec:
     schedule: Schedule
 
 
+@dataclass(frozen=True)
+class SnapshotSpec:
+    """Keep the parameters at the schedule's epochs (rebuild the network with :func:`model_at`).
+
+    ``before_update=True`` (default) takes them at the start of the epoch, so epoch 0 is the
+    initialisation; ``False`` takes them after the epoch's update, so the last epoch is the
+    trained network. Two specs with different ``name`` can do both in one run.
+    """
+
+    schedule: Schedule
+    before_update: bool = True
+    name: str = "snapshot"
+
+
 ProbeSpec = (
     HammingSpec
     | ConfusionSpec
@@ -226,6 +241,7 @@ ProbeSpec = (
     | BoundarySpec
     | BandSpec
     | HeldOutSpec
+    | SnapshotSpec
 )
 
 
@@ -343,9 +359,49 @@ def _build_probe(spec: ProbeSpec, cfg: RunConfig, d: _Data) -> Probe:
         return BoundaryProbe(d.x, spec.schedule)
     if isinstance(spec, BandSpec):
         return BandProbe(d.x, y_np, d.shape, spec.schedule, spec.n_bands)
+    if isinstance(spec, SnapshotSpec):
+        return SnapshotProbe(spec.schedule, name=spec.name, before_update=spec.before_update)
     if d.x_test is None or d.y_test is None:
         raise ConfigError("the held-out probe needs a run with held_out=True")
     return HeldOutProbe(d.x, y_np, d.x_test, d.y_test, spec.schedule)
+
+
+def model_at(
+    cfg: RunConfig, run: RunData, index: int = -1, dtype: torch.dtype = torch.float64, name: str = "snapshot"
+) -> MLP:
+    """The run's network at the ``index``-th checkpoint of the :class:`SnapshotSpec` ``name``.
+
+    ``dtype=torch.float64`` (default) gives the exact float32 weights in double precision, what
+    the exact-geometry metrics want; ``torch.float32`` gives the trained network bit for bit.
+    """
+    if not run.has(name):
+        raise ConfigError(f"run {cfg.key()} has no parameter snapshots {name!r}; add a SnapshotSpec")
+    model = MLP(int(run.meta["in_dim"]), cfg.width, cfg.depth, int(run.get("signal", "y").shape[1]))
+    state = {p: torch.as_tensor(run.get(name, p)[index]) for p, _ in model.named_parameters()}
+    model.load_state_dict(state)
+    return model.to(dtype)
+
+
+class Runnable(Protocol):
+    """Any run description the runner can cache and execute (e.g. the real-data runs of E17-E19).
+
+    :class:`RunConfig` is the coordinate-network case; another kind of run provides the same
+    surface: a stable ``key()``, a JSON ``to_json()``, ``input``/``seed`` for progress labels,
+    ``execute()`` returning :class:`RunData`, and ``flops_and_steps()`` for the cost model.
+    """
+
+    input: str
+    seed: int
+
+    def key(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def execute(
+        self, device: str, progress: bool, report: Callable[[int, int, float], None] | None
+    ) -> RunData: ...
+
+    def flops_and_steps(self) -> tuple[float, int]: ...
 
 
 def resolve_device(device: str) -> torch.device:
@@ -395,7 +451,7 @@ def _prepare(cfg: RunConfig, enc: Encoding, dtype, dev) -> tuple[_Data, int]:
 
 
 def execute_run(
-    cfg: RunConfig,
+    cfg: RunConfig | Runnable,
     device: str = "cpu",
     progress: bool = False,
     report: Callable[[int, int, float], None] | None = None,
@@ -403,7 +459,10 @@ def execute_run(
     """Train the run once and take every probe; returns flat arrays and metadata.
 
     ``progress`` draws a terminal bar; ``report`` receives ``(epochs_done, epochs, loss)``.
+    Another :class:`Runnable` is delegated to its own ``execute``.
     """
+    if not isinstance(cfg, RunConfig):
+        return cfg.execute(device, progress, report)
     dev = resolve_device(device)
     dtype = getattr(torch, cfg.dtype)
     enc = cfg.encoding()
