@@ -142,9 +142,11 @@ def test_different_seed_changes_batches_not_full_batch():
 # --------------------------------------------------------------------------- batching
 
 
-def ref_replay(model, x, y, batches_per_epoch, lr):
+def ref_replay(model, x, y, batches_per_epoch, lr, fused=True):
     """Adam on an explicit batch sequence; returns per-epoch size-weighted mean losses."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, fused=fused
+    )
     losses = []
     for batches in batches_per_epoch:
         total = 0.0
@@ -191,6 +193,17 @@ def test_minibatch_sequence(batching):
     ref_losses = ref_replay(ref, x, y, per_epoch, 1e-2)
     assert torch.equal(flat(ref), flat(rec.inner))
     np.testing.assert_allclose(result.losses, ref_losses, rtol=1e-12)
+
+
+def test_fused_adam_is_the_textbook_update_up_to_rounding():
+    """The trainer's fused Adam and PyTorch's per-tensor loop agree to float64 rounding."""
+    x, y = data()
+    model = make_model()
+    train(model, x, y, TrainConfig(epochs=30, lr=1e-2), seed=0)
+    ref = make_model()
+    ref_replay(ref, x, y, [[list(range(N))]] * 30, 1e-2, fused=False)
+    torch.testing.assert_close(flat(model), flat(ref), rtol=1e-10, atol=1e-12)
+    assert not torch.equal(flat(model), flat(make_model()))
 
 
 def test_full_batch_uses_every_sample_once_per_epoch():
