@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from specbias.results import (
     atomic_write_bytes,
     csv_bytes,
     ensure_writable_dir,
+    remove_stale_staging,
     replace_dir,
     staging_dir,
 )
@@ -50,6 +53,17 @@ def test_replace_dir_swaps_complete_directories(tmp_path):
         replace_dir(stage, final)
     assert (final / "x").read_bytes() == b"second"
     assert [p.name for p in tmp_path.iterdir()] == ["E2"]
+
+
+def test_stale_staging_of_dead_processes_is_removed(tmp_path):
+    """Leftovers of a killed process go; a live process's staging directory stays."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    stale = tmp_path / f".abc.tmp-{int(dead.stdout)}-x1"
+    stale.mkdir()
+    (stale / "arrays.npz").write_bytes(b"half")
+    live = staging_dir(tmp_path / "abc")
+    assert remove_stale_staging(tmp_path) == [stale]
+    assert not stale.exists() and live.is_dir()
 
 
 def test_csv_has_tidy_header_and_exact_floats():

@@ -139,3 +139,4 @@ def test_sigkill_mid_sweep_loses_no_finished_run(tmp_path):
     assert len(after) == 3
     assert all(after[k] == v for k, v in finished.items()), "finished runs were not recomputed"
     assert (out / "E3/summary.json").is_file()
+    assert not list(out.rglob(".*.tmp-*")), "staging leftovers of the killed process remain"

@@ -19,6 +19,7 @@ from specbias.results import (
     atomic_write_json,
     csv_bytes,
     npz_bytes,
+    remove_stale_staging,
     replace_dir,
     staging_dir,
 )
@@ -107,6 +108,8 @@ def execute(
 ) -> list[tuple[Planned, ExperimentResult, Path]]:
     """Train every run the plans need (shared runs once), then analyse and write each."""
     store = RunStore(out)
+    if Path(out).is_dir():
+        remove_stale_staging(Path(out))
     all_configs = [c for p in plans for c in p.configs]
     run_all(
         all_configs,

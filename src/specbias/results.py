@@ -107,8 +107,32 @@ def replace_dir(staging: Path, final: Path) -> None:
 
 
 def staging_dir(final: Path) -> Path:
+    """A fresh hidden directory beside ``final`` whose name carries this process's id, so a
+    later run can tell the leftovers of a killed process (:func:`remove_stale_staging`)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Delete staging directories in ``folder`` left by processes that no longer run (a run killed
+    with SIGKILL cannot clean up after itself); those of live processes are kept. Returns them."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp-*-*"):
+        pid = path.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 class RunStore:

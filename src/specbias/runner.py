@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from specbias.errors import ConfigError
-from specbias.results import RunStore
+from specbias.results import RunStore, remove_stale_staging
 from specbias.runs import RunConfig, RunData, execute_run
 
 
@@ -163,6 +163,8 @@ def run_all(
     check_executor(executor, scheduler)
     if progress is None:
         progress = sys.stderr.isatty()
+    if store.root.is_dir():
+        remove_stale_staging(store.root)
     unique = list(dict.fromkeys(configs))
     todo = [c for c in unique if force or not store.has(c)]
     workers = default_workers(device) if workers is None else max(1, workers)
