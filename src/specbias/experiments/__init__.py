@@ -5,11 +5,20 @@ from __future__ import annotations
 from specbias.errors import ConfigError
 from specbias.experiments.base import Experiment, ExperimentResult, Finding
 from specbias.experiments.density import DENSITY_EXPERIMENTS
+from specbias.experiments.density2d import DENSITY_2D_EXPERIMENTS
+from specbias.experiments.exact import EXACT_EXPERIMENTS
 from specbias.experiments.study1d import STUDY_1D_EXPERIMENTS
 from specbias.experiments.study2d import STUDY_2D_EXPERIMENTS
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.id: e for e in (*STUDY_1D_EXPERIMENTS, *STUDY_2D_EXPERIMENTS, *DENSITY_EXPERIMENTS)
+    e.id: e
+    for e in (
+        *STUDY_1D_EXPERIMENTS,
+        *STUDY_2D_EXPERIMENTS,
+        *DENSITY_EXPERIMENTS,
+        *DENSITY_2D_EXPERIMENTS,
+        *EXACT_EXPERIMENTS,
+    )
 }
 
 

@@ -32,7 +32,7 @@ size ``B = 128`` (``N/B`` steps per epoch, so convergence is reported per epoch 
 step, raw inputs are compared by their high-tone error after the smallest N's step budget).
 N = 128, which the issue lists, is left out: it is below the target's Nyquist rate (``2·70``
 samples) and :class:`~specbias.signals.ToneMixture` refuses it (tones 65 and 70 would alias).
-The 2D variant of the issue (one image at 32²…256²) is not implemented here.
+The 2D variant of the issue (one image at 32²…256²) is X6b, :mod:`specbias.experiments.density2d`.
 
 X7 -- the dimension or the encoding?
 ------------------------------------
