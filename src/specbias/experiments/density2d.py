@@ -59,7 +59,7 @@ Profiles
 ``paper``: the five bundled photographs (RGB; seed ``s`` on image ``s mod 5``) at 32², 64², 128²
 and 256², raw ``[0,1)``, raw ``[-1,1)`` and PE L=5 (the 2D convention: 5 octaves, unaliased at
 32²), MLP-4×256, batch 256, 20,000 steps (5,000 epochs at 32², 79 at 256²), 5 seeds: 60 runs, a
-GPU job. ``quick`` fits about 40 s on 2 cores: the camera photograph in grayscale (one output),
+GPU job. ``quick`` takes about 30 s on 2 idle cores: the camera photograph in grayscale (one output),
 32², 64² and 128² (a factor 16 in density: three points for a trend), raw ``[0,1)`` against PE
 L=5, the main-text MLP-2×128 with batch 256, 1,200 steps (300 epochs at 32², 19 at 128²; at
 ~3 ms a step each run takes a few seconds whatever its size) and 2 seeds (error bars). Band
