@@ -20,6 +20,7 @@ from specbias.metrics.regions import (
     grid_vs_exact_1d,
     grid_vs_exact_2d,
     missed_pieces,
+    piece_density,
     polygon_inradii,
     region_lower_bound_2d,
 )
@@ -178,18 +179,32 @@ def test_one_layer_breakpoints_equal_companion_matrix_roots(n_freqs, base):
 
 
 @pytest.mark.parametrize(
-    "enc", [Raw(-1.0, 1.0, in_dim=2), NeRFPE(3, in_dim=2), GaussianRFF(2.0, m=12, in_dim=2)]
+    "enc",
+    [
+        Raw(-1.0, 1.0),
+        NeRFPE(5),
+        Raw(-1.0, 1.0, in_dim=2),
+        NeRFPE(3, in_dim=2),
+        GaussianRFF(2.0, m=12, in_dim=2),
+    ],
 )
 def test_hamming_between_ends_is_at_most_regions_crossed_minus_one(enc):
+    """Property (issue 7): along any segment, H(start, end) <= (exact regions crossed) − 1. Checked on
+    random segments and on random sub-segments [s₁, s₂] of each, whose crossed pieces are the knots
+    between s₁ and s₂; the patterns at the ends come from forward passes, not from the exact pieces."""
     model = make_model(enc, 16, 3, 7)
     rng = np.random.default_rng(7)
-    for _ in range(20):
-        a, b = rng.uniform(0, 1, 2), rng.uniform(0, 1, 2)
+    for _ in range(12):
+        a, b = rng.uniform(0, 1, enc.in_dim), rng.uniform(0, 1, enc.in_dim)
         regions = exact_regions_1d(model, enc, a, b)
+        s = np.sort(rng.uniform(0, 1, (40, 2)), axis=1)
+        s[0] = (0.0, 1.0)
         with torch.no_grad():
-            pats = activation_patterns(model, enc(torch.as_tensor(np.stack((a, b)))))
-        h = int(hamming(pats, np.array([0]), np.array([1])).sum())
-        assert h <= regions.n_pieces - 1
+            pats = activation_patterns(model, enc(torch.as_tensor(regions.points(s.ravel()))))
+        h = hamming(pats, np.arange(0, 80, 2), np.arange(1, 80, 2)).sum(axis=0)
+        crossed = regions.locate(s[:, 1]) - regions.locate(s[:, 0]) + 1
+        assert np.all(h <= crossed - 1)
+        assert h[0] <= regions.n_pieces - 1
 
 
 def test_missed_pieces_explain_the_dense_count_exactly():
@@ -360,6 +375,33 @@ def test_grid_vs_exact_1d_flags_saturation_and_lists_missed_pieces():
     big = grid_vs_exact_1d(model, raw, 20_000)
     assert not big.saturated and big.hidden == 0 and big.missed.size == 0
     assert big.exact_count == exact_regions_1d(model, raw).n_distinct
+
+
+def test_grid_vs_exact_1d_reuses_given_regions():
+    enc = NeRFPE(4)
+    model = make_model(enc, 16, 3, 2)
+    regions = exact_regions_1d(model, enc, 0.0, 1.0)
+    given, fresh = grid_vs_exact_1d(model, enc, 512, regions=regions), grid_vs_exact_1d(model, enc, 512)
+    assert (given.grid_count, given.exact_count) == (fresh.grid_count, fresh.exact_count)
+    np.testing.assert_array_equal(given.missed, fresh.missed)
+    with pytest.raises(ConfigError):
+        grid_vs_exact_1d(model, enc, 512, 0.0, 0.5, regions=regions)
+
+
+@pytest.mark.parametrize("enc", [Raw(), NeRFPE(5)])
+def test_piece_density_counts_breakpoints_per_unit_length(enc):
+    model = make_model(enc, 24, 3, 4)
+    regions = exact_regions_1d(model, enc, 0.2, 0.7)  # a segment of length 0.5
+    centres, width = np.linspace(0.0, 1.0, 23), 0.1
+    bp = regions.breakpoints
+    lo, hi = np.clip(centres - width / 2, 0, 1), np.clip(centres + width / 2, 0, 1)
+    brute = [np.sum((bp >= a) & (bp < b)) / ((b - a) * 0.5) for a, b in zip(lo, hi)]
+    np.testing.assert_allclose(piece_density(regions, centres, width), brute)
+    # integrating the density over non-overlapping windows gives the breakpoint count
+    tiles = piece_density(regions, np.arange(0.05, 1.0, 0.1), 0.1)
+    assert tiles.sum() * 0.1 * 0.5 == pytest.approx(bp.size)
+    with pytest.raises(ConfigError):
+        piece_density(regions, [1.5], 0.1)
 
 
 def test_grid_vs_exact_2d_raw_and_encoded():

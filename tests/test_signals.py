@@ -10,6 +10,8 @@ from specbias.signals import (
     PAPER_FREQS,
     SKIMAGE_IMAGES,
     V1_FREQS,
+    Burst,
+    Chirp,
     HeldOut,
     NaturalImage,
     PowerLaw1D,
@@ -330,3 +332,53 @@ def test_held_out_split_rejects():
         held_out_split(RandomImage(size=7).build(0))
     with pytest.raises(ConfigError):
         held_out_split(ToneMixture(n=64, freqs=(3,)).build(0))
+
+
+# --------------------------------------------------------------------------- chirp and burst (X4)
+
+
+def test_chirp_matches_formula_and_local_frequency_is_the_phase_derivative():
+    sig = Chirp(n=512, f0=3.0, f1=40.0).build(seed=2)
+    t = np.arange(512) / 512
+    phase = sig.arrays["phase"][0]
+    cycles = 3.0 * t + 0.5 * 37.0 * t**2
+    np.testing.assert_allclose(sig.y[:, 0], np.sin(2 * np.pi * (cycles + phase)), atol=1e-12)
+    assert sig.y.shape == (512, 1) and sig.shape == (512,) and sig.freqs == ()
+    # instantaneous frequency = d(cycles)/dt, checked by central differences
+    h = 1e-6
+    deriv = (3.0 * (t + h) + 18.5 * (t + h) ** 2 - 3.0 * (t - h) - 18.5 * (t - h) ** 2) / (2 * h)
+    np.testing.assert_allclose(sig.arrays["local_freq"], deriv, rtol=1e-7)
+    assert Chirp(n=512).build(2).arrays["phase"] != Chirp(n=512).build(3).arrays["phase"]
+
+
+def test_burst_is_the_low_tone_outside_its_window_and_its_rms_frequency_inside():
+    spec = Burst(n=1024, low=4.0, high=50.0, center=0.4, width=0.2, amplitude=2.0)
+    sig = spec.build(seed=5)
+    t = np.arange(1024) / 1024
+    p0, p1 = sig.arrays["phases"]
+    w = sig.arrays["envelope"]
+    outside = (t <= 0.3) | (t >= 0.5)
+    assert np.all(w[outside] < 1e-12) and np.all(w[~outside] > 0) and w.max() == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_allclose(sig.y[outside, 0], np.sin(2 * np.pi * (4.0 * t[outside] + p0)), atol=1e-11)
+    np.testing.assert_allclose(sig.arrays["local_freq"][outside], 4.0)
+    expected = sig.y[:, 0] - np.sin(2 * np.pi * (4.0 * t + p0))
+    np.testing.assert_allclose(expected, 2.0 * w * np.sin(2 * np.pi * (50.0 * t + p1)), atol=1e-12)
+    k = int(np.argmax(w))  # the window's peak: amplitudes 1 and 2·w
+    a2 = (2.0 * w[k]) ** 2
+    assert sig.arrays["local_freq"][k] == pytest.approx(np.sqrt((16.0 + a2 * 2500.0) / (1 + a2)))
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (Chirp, {"n": 100, "f1": 50.0}),
+        (Chirp, {"f0": 0.0}),
+        (Chirp, {"amplitude": -1.0}),
+        (Burst, {"n": 64, "high": 40.0}),
+        (Burst, {"center": 0.95, "width": 0.2}),
+        (Burst, {"width": 0.0}),
+    ],
+)
+def test_chirp_and_burst_reject(cls, kwargs):
+    with pytest.raises(ConfigError):
+        cls(**kwargs)

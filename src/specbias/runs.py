@@ -55,10 +55,19 @@ from specbias.probes import (
     SpectralNormProbe,
 )
 from specbias.seeding import rng_for, stream_seed
-from specbias.signals import NaturalImage, PowerLaw1D, RandomImage, Signal, ToneMixture, held_out_split
+from specbias.signals import (
+    Burst,
+    Chirp,
+    NaturalImage,
+    PowerLaw1D,
+    RandomImage,
+    Signal,
+    ToneMixture,
+    held_out_split,
+)
 from specbias.training import Probe, Schedule, TrainConfig, train
 
-SignalSpec = ToneMixture | PowerLaw1D | RandomImage | NaturalImage
+SignalSpec = ToneMixture | PowerLaw1D | Chirp | Burst | RandomImage | NaturalImage
 
 
 def signal_dim(spec: SignalSpec) -> int:

@@ -12,6 +12,13 @@ result can be regenerated).
   endpoint, so every integer frequency falls exactly on an FFT bin.
 * :class:`PowerLaw1D` -- Tancik et al. (2020)'s random 1D signal: random phases on every FFT bin
   with amplitude ``k^{-α}``, normalised to unit RMS.
+* :class:`Chirp` and :class:`Burst` -- targets whose *local* frequency varies along ``t`` (X4, the
+  paper's "spatial information of the signal"): a linear chirp, and a low tone with a Hann-windowed
+  high-frequency burst. Each saves its local frequency ``arrays["local_freq"]`` (cycles per unit of
+  ``t``, at every sample), the RMS instantaneous frequency of its components,
+  ``f_loc(t) = sqrt(Σ_j a_j(t)² f_j(t)² / Σ_j a_j(t)²)`` with ``a_j(t)`` the local amplitude and
+  ``f_j(t)`` the instantaneous frequency of component ``j`` (Gabor's RMS frequency, taken locally; for
+  a single component it is that component's instantaneous frequency).
 
 2D targets (spec §1.2)
 ----------------------
@@ -197,6 +204,94 @@ class PowerLaw1D:
         y = y / np.sqrt(np.mean(y**2))
         return Signal(
             t=t, y=y[:, None], freqs=(), arrays={"phases": phases, "amplitudes": amps}, shape=(self.n,)
+        )
+
+
+def _check_local_freqs(n: int, **freqs: float) -> None:
+    """ConfigError unless every named frequency is finite, > 0 and below the grid's Nyquist ``n/2``."""
+    if n < 4:
+        raise ConfigError(f"number of samples must be >= 4, got {n}")
+    for name, f in freqs.items():
+        if not (np.isfinite(f) and 0 < f < n / 2):
+            raise ConfigError(f"{name} must be in (0, {n / 2:g}) cycles (below Nyquist for N={n}), got {f}")
+
+
+@dataclass(frozen=True)
+class Chirp:
+    """Linear chirp ``y(t) = A sin(2π(f₀ t + (f₁ − f₀) t²/2) + 2πφ)``, ``φ ~ U[0, 1)`` from the run's seed.
+
+    The instantaneous frequency ``f(t) = f₀ + (f₁ − f₀) t`` (cycles per unit of ``t``) sweeps the
+    paper's tone range 5…70 by default; it is saved as ``arrays["local_freq"]``.
+    """
+
+    n: int = 2048
+    f0: float = 5.0
+    f1: float = 70.0
+    amplitude: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_local_freqs(self.n, f0=self.f0, f1=self.f1)
+        if not (np.isfinite(self.amplitude) and self.amplitude > 0):
+            raise ConfigError(f"chirp amplitude must be > 0, got {self.amplitude}")
+
+    def build(self, seed: int) -> Signal:
+        t = grid_1d(self.n)
+        phase = float(rng_for(seed, "signal").random())
+        cycles = self.f0 * t + 0.5 * (self.f1 - self.f0) * t**2
+        y = self.amplitude * np.sin(2 * np.pi * (cycles + phase))
+        local = self.f0 + (self.f1 - self.f0) * t[:, 0]
+        return Signal(t=t, y=y, arrays={"local_freq": local, "phase": np.array([phase])}, shape=(self.n,))
+
+
+@dataclass(frozen=True)
+class Burst:
+    """A low tone with a localised high-frequency burst:
+    ``y(t) = sin(2π f_low t + 2πφ₀) + A·w(t)·sin(2π f_high t + 2πφ₁)``, phases ``U[0, 1)`` from the seed.
+
+    ``w(t) = sin²(π (t − c + h/2)/h)`` on ``|t − c| < h/2`` and 0 elsewhere (a Hann window of width
+    ``h = width`` centred at ``c = center``), so outside the burst the target is the low tone alone.
+    Local frequency (RMS, see the module docstring):
+    ``f_loc(t) = sqrt((f_low² + A² w(t)² f_high²) / (1 + A² w(t)²))``.
+    """
+
+    n: int = 2048
+    low: float = 5.0
+    high: float = 60.0
+    center: float = 0.5
+    width: float = 0.25
+    amplitude: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_local_freqs(self.n, low=self.low, high=self.high)
+        if (
+            not 0 < self.width <= 1
+            or not 0 <= self.center - self.width / 2 < self.center + self.width / 2 <= 1
+        ):
+            raise ConfigError(
+                f"burst [center ± width/2] must lie in [0, 1] with width > 0, got center={self.center}, "
+                f"width={self.width}"
+            )
+        if not (np.isfinite(self.amplitude) and self.amplitude > 0):
+            raise ConfigError(f"burst amplitude must be > 0, got {self.amplitude}")
+
+    def envelope(self, t: np.ndarray) -> np.ndarray:
+        """The Hann window ``w(t)`` of the burst."""
+        u = (t - self.center + self.width / 2) / self.width
+        return np.where((u > 0) & (u < 1), np.sin(np.pi * u) ** 2, 0.0)
+
+    def build(self, seed: int) -> Signal:
+        t = grid_1d(self.n)
+        phases = rng_for(seed, "signal").random(2)
+        w = self.envelope(t[:, 0])
+        base = np.sin(2 * np.pi * (self.low * t[:, 0] + phases[0]))
+        burst = self.amplitude * w * np.sin(2 * np.pi * (self.high * t[:, 0] + phases[1]))
+        aw2 = (self.amplitude * w) ** 2
+        local = np.sqrt((self.low**2 + aw2 * self.high**2) / (1 + aw2))
+        return Signal(
+            t=t,
+            y=(base + burst)[:, None],
+            arrays={"local_freq": local, "envelope": w, "phases": phases},
+            shape=(self.n,),
         )
 
 

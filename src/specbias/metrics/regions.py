@@ -76,6 +76,9 @@ is the cell's own.
 **Grid vs exact** (:func:`grid_vs_exact_1d`, :func:`grid_vs_exact_2d`): the paper's grid count
 (:func:`~specbias.metrics.patterns.count_regions`) next to the exact count (or the certified lower
 bound), with ``saturated`` when every grid point is its own region.
+
+**Region density** (:func:`piece_density`): exact breakpoints per unit length in sliding windows along a
+segment, where the regions are (X4 compares it with the target's local frequency).
 """
 
 from __future__ import annotations
@@ -1202,12 +1205,25 @@ class GridVsExact:
 
 
 def grid_vs_exact_1d(
-    model: MLP, encoding: Encoding, n: int, a: float | np.ndarray = 0.0, b: float | np.ndarray = 1.0
+    model: MLP,
+    encoding: Encoding,
+    n: int,
+    a: float | np.ndarray = 0.0,
+    b: float | np.ndarray = 1.0,
+    *,
+    regions: Regions1D | None = None,
 ) -> GridVsExact:
     """Grid count on ``t_i = a + (i/n)(b − a)``, ``i < n`` (the spec's 1D grid), next to the exact count on
-    ``[a, b]``; ``missed`` lists the exact pieces holding no grid point."""
+    ``[a, b]``; ``missed`` lists the exact pieces holding no grid point. ``regions``: this model's
+    :func:`exact_regions_1d` on ``[a, b]`` when already computed (not recomputed)."""
     _check_count("grid size", n, 2)
-    regions = exact_regions_1d(model, encoding, a, b)
+    if regions is None:
+        regions = exact_regions_1d(model, encoding, a, b)
+    elif not (
+        np.array_equal(regions.a, _point(a, encoding.in_dim, "a"))
+        and np.array_equal(regions.b, _point(b, encoding.in_dim, "b"))
+    ):
+        raise ConfigError(f"the regions given are on [{regions.a}, {regions.b}], not on [{a}, {b}]")
     s = np.arange(n, dtype=np.float64) / n
     grid = _patterns_at(_model64(model), encoding, regions.points(s)).packed()
     pos = np.searchsorted(s, regions.knots[:-1], side="right")  # first grid point > piece start
@@ -1219,6 +1235,22 @@ def grid_vs_exact_1d(
         exact_is_lower_bound=False,
         missed=np.flatnonzero(~has),
     )
+
+
+def piece_density(regions: Regions1D, centres: np.ndarray, width: float) -> np.ndarray:
+    """Exact region density along the segment: breakpoints per unit of input length in sliding windows,
+    ``ρ(c) = #{breakpoints s_k : c − w/2 ≤ s_k < c + w/2} / (w·‖b − a‖)`` for each window centre ``c``
+    (``c`` and ``w`` in units of ``s ∈ [0, 1]``; windows are clipped to ``[0, 1]`` and divided by their
+    clipped width). In a window where the pieces have widths ``δ``, ``ρ ≈ 1/δ``: the local number of
+    regions per unit length (X4; the grid analogue is the change count of patterns between neighbours)."""
+    _check_positive("window width", width)
+    c = np.asarray(centres, dtype=np.float64)
+    lo, hi = np.clip(c - width / 2, 0.0, 1.0), np.clip(c + width / 2, 0.0, 1.0)
+    if np.any(hi <= lo):
+        raise ConfigError("every window centre must lie inside the segment, s in [0, 1]")
+    bp = regions.breakpoints
+    count = np.searchsorted(bp, hi, side="left") - np.searchsorted(bp, lo, side="left")
+    return count / ((hi - lo) * regions.length)
 
 
 def grid_vs_exact_2d(
