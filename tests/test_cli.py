@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,3 +108,47 @@ def test_run_writes_the_documented_layout(tmp_path, capsys):
         assert (folder / name).is_file(), name
     assert Path(folder / "figures/hamming.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "E3: 1D Hamming" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- --data (E17-E19)
+
+
+def _tiny_npz(path: Path) -> str:
+    rng = np.random.default_rng(0)
+    np.savez(path, X=rng.integers(0, 256, (45, 8, 8)).astype(np.uint8), y=np.arange(45) % 3)
+    return str(path)
+
+
+def test_run_with_user_data(tmp_path, capsys):
+    data = _tiny_npz(tmp_path / "tiny.npz")
+    args = ["run", "E19", "--data", data, "--epochs", "2", "--width", "8", "--depth", "1", "--seeds", "1"]
+    assert main([*args, "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "out" / "E19" / "summary.json").read_text())
+    assert summary["setup"]["dataset"] == "tiny" and summary["setup"]["n_train"] == 36
+    assert set(summary["inputs"]) == {"mlp tiny", "cnn tiny"}
+    assert "E19: Training and test curves" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "E17", "--data", "{missing}"], "no such file"),
+        (["run", "E18", "--data", "{text}"], "is not a readable NumPy .npz archive"),
+        (["run", "E19", "--data", "{nolabels}"], "lacks X or y"),
+        (["run", "E2", "--data", "{nolabels}"], "--data does not apply to E2"),
+        (["reproduce", "--only", "E2,E3", "--data", "{nolabels}"], "--data applies to E17, E18, E19"),
+    ],
+)
+def test_bad_data_is_one_error_line(args, needle, tmp_path, capsys):
+    files = {
+        "missing": tmp_path / "missing.npz",
+        "text": tmp_path / "notes.npz",
+        "nolabels": tmp_path / "x.npz",
+    }
+    files["text"].write_text("hello")
+    np.savez(files["nolabels"], X=np.zeros((4, 8, 8)))
+    out = tmp_path / "out"
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    assert main([*argv, "--out", str(out)]) == 2
+    assert needle in _error_line(capsys)
+    assert not out.exists()

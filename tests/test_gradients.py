@@ -19,7 +19,7 @@ from specbias.metrics.gradients import (
     loss_gradient_pairs,
 )
 from specbias.metrics.pairs import Pairs
-from specbias.models import MLP
+from specbias.models import CNN, MLP
 
 TOL = 1e-10
 
@@ -364,3 +364,101 @@ def test_relu_at_exactly_zero_preactivation_has_zero_derivative():
     assert_close(prod.inner, inner)
     assert_close(prod.sq_norm_i, ni)
     assert_close(prod.sq_norm_j, nj)
+
+
+# --------------------------------------------------------------------------- cross-entropy (E17)
+
+
+def ref_ce_grad(model: nn.Module, xi: torch.Tensor, label: int) -> torch.Tensor:
+    """g_i = ∇_θ ℓ_i for ONE example, ℓ_i = −log softmax(f(x_i))[y_i], by its own backward pass."""
+    params = list(model.parameters())
+    logp = torch.log_softmax(model(xi[None])[0], dim=0)
+    gs = torch.autograd.grad(-logp[label], params)
+    return torch.cat([g.reshape(-1) for g in gs]).detach()
+
+
+def ref_ce_pairs(model, x, labels, pairs):
+    g = {k: ref_ce_grad(model, x[k], int(labels[k])) for k in set(pairs.i.tolist()) | set(pairs.j.tolist())}
+    inner = [float(g[a] @ g[b]) for a, b in zip(pairs.i.tolist(), pairs.j.tolist())]
+    return np.array(inner), np.array([float(g[a] @ g[a]) for a in pairs.i.tolist()])
+
+
+def class_labels(n: int, classes: int, seed: int) -> torch.Tensor:
+    return torch.randint(0, classes, (n,), generator=torch.Generator().manual_seed(seed + 7))
+
+
+@pytest.mark.parametrize("arch", [(3, 8, 1, 2), (5, 13, 3, 4), (2, 32, 4, 10)])
+def test_ce_gram_pairs_match_autograd(arch):
+    """The Gram identity with the cotangent softmax − onehot is the per-example CE gradient product."""
+    in_dim, width, depth, classes = arch
+    seed = 40 + sum(arch)
+    model = make_mlp(in_dim, width, depth, classes, seed)
+    n = 20
+    x, labels = raw_inputs(n, in_dim, seed) * 3, class_labels(n, classes, seed)
+    pairs = random_pairs(n, 14, seed)
+    prod = loss_gradient_pairs(model, x, labels, pairs, method="gram", loss="ce")
+    inner, ni = ref_ce_pairs(model, x, labels, pairs)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    conf = gradient_confusion(model, x, labels, pairs, loss="ce")
+    assert_close(conf.values, inner / np.sqrt(prod.sq_norm_i * prod.sq_norm_j))
+    g = torch.stack([ref_ce_grad(model, x[k], int(labels[k])) for k in range(n)])
+    assert_close(loss_gradient_gram(model, x, labels, loss="ce").numpy(), (g @ g.T).numpy())
+
+
+@pytest.mark.parametrize("shape,classes", [((1, 8, 8), 3), ((2, 15, 15), 4)])
+def test_ce_func_pairs_on_the_cnn_match_autograd(shape, classes):
+    """The torch.func path on the real-data CNN (stride 1 and stride 2) against one backward per example."""
+    torch.manual_seed(classes)
+    model = CNN(shape, classes, channels=(3, 4, 5), hidden=6).double()
+    n = 12
+    g = torch.Generator().manual_seed(classes)
+    x = torch.randn(n, *shape, generator=g, dtype=torch.float64)
+    labels = class_labels(n, classes, classes)
+    pairs = random_pairs(n, 10, classes)
+    prod = loss_gradient_pairs(model, x, labels, pairs, loss="ce")
+    inner, ni = ref_ce_pairs(model, x, labels, pairs)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+
+
+def test_func_pairs_in_chunks_equal_one_chunk(monkeypatch):
+    """A budget of a few gradients forces many chunks (with repeated and shared examples): same values."""
+    torch.manual_seed(2)
+    model = CNN((1, 7, 7), 3, channels=(2, 2, 2), hidden=4).double()
+    n_params = model.n_params()
+    x = torch.randn(10, 1, 7, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    labels = class_labels(10, 3, 2)
+    pairs = random_pairs(10, 23, 2)
+    whole = loss_gradient_pairs(model, x, labels, pairs, loss="ce")
+    calls = []
+    original = grads_mod._func_grads
+
+    def spy(model, x, y, loss):
+        calls.append(x.shape[0])
+        return original(model, x, y, loss)
+
+    monkeypatch.setattr(grads_mod, "_func_grads", spy)
+    monkeypatch.setattr(grads_mod, "FUNC_BUDGET", 6 * n_params)  # 3 pairs, at most 6 examples per chunk
+    chunked = loss_gradient_pairs(model, x, labels, pairs, loss="ce")
+    assert len(calls) == 8 and max(calls) <= 6
+    assert_close(chunked.inner, whole.inner, tol=1e-12)
+    assert_close(chunked.sq_norm_j, whole.sq_norm_j, tol=1e-12)
+    empty = loss_gradient_pairs(model, x, labels, Pairs(np.zeros(0, int), np.zeros(0, int)), loss="ce")
+    assert empty.inner.shape == (0,)
+
+
+def test_ce_cotangent_is_the_gradient_of_the_ce_loss():
+    logits = torch.randn(
+        9, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3), requires_grad=True
+    )
+    labels = class_labels(9, 5, 3)
+    (auto,) = torch.autograd.grad(grads_mod.ce_per_example(logits, labels).sum(), logits)
+    torch.testing.assert_close(grads_mod.ce_cotangent(logits.detach(), labels), auto, rtol=1e-12, atol=1e-12)
+
+
+def test_unknown_loss_raises():
+    model = make_mlp(2, 4, 1, 3, 0)
+    x = raw_inputs(6, 2, 0)
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        loss_gradient_pairs(model, x, class_labels(6, 3, 0), random_pairs(6, 3, 0), loss="hinge")

@@ -10,7 +10,7 @@ import torch
 
 from specbias.encodings import GaussianRFF, NeRFPE, n_freqs_from_label, parse_input
 from specbias.errors import ConfigError
-from specbias.models import MLP
+from specbias.models import CNN, MLP
 
 # (in_dim, width, depth, out_dim, parameters) -- spec §1.10
 PARAM_CHECKS = [
@@ -164,3 +164,80 @@ def test_bad_sizes_raise_config_error(kwargs):
 def test_config_error_is_a_value_error():
     with pytest.raises(ValueError):
         MLP(1, 0, 1)
+
+
+# --------------------------------------------------------------------------- the real-data CNN (§6.0)
+
+# (input shape, classes, parameters, hidden units) -- spec §1.10 and §6.0
+CNN_CHECKS = [
+    ((1, 28, 28), 10, 175_338, 8_352),  # MNIST, FashionMNIST
+    ((3, 32, 32), 10, 298_794, 11_456),  # CIFAR10
+    ((3, 32, 32), 100, 321_924, 11_456),  # CIFAR100
+]
+
+
+@pytest.mark.parametrize("shape,classes,params,units", CNN_CHECKS)
+def test_cnn_parameter_and_unit_counts_match_spec(shape, classes, params, units):
+    model = CNN(shape, classes)
+    assert model.stride == 2
+    assert model.n_params() == params
+    assert model.n_hidden == units
+    assert len(model.hidden_preacts(torch.zeros(2, *shape))) == 4
+
+
+def test_cnn_on_8x8_digits_uses_stride_1():
+    """8 → 6 → 4 → 2: 384 flattened features, MNIST's, hence MNIST's parameter count."""
+    model = CNN((1, 8, 8), 10)
+    assert model.stride == 1
+    assert model.maps == [(6, 6), (4, 4), (2, 2)]
+    assert model.hidden_sizes == [32 * 36, 64 * 16, 96 * 4, 256]
+    assert model.n_params() == 175_338
+    # stride 2 cannot fit three valid convolutions on 8×8 (8 → 3 → 1) and is refused
+    with pytest.raises(ConfigError, match="too small"):
+        CNN((1, 8, 8), 10, stride=2)
+    assert CNN((1, 15, 15), 10).stride == 2 and CNN((1, 14, 14), 10).stride == 1
+
+
+def manual_cnn(model: CNN, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Pre-activations and output from the weights with ``F.conv2d`` and explicit matmuls."""
+    preacts = []
+    a = x
+    for conv in model.convs:
+        z = torch.nn.functional.conv2d(a, conv.weight, conv.bias, stride=model.stride)
+        preacts.append(z.reshape(z.shape[0], -1))
+        a = torch.clamp(z, min=0)
+    z = a.reshape(a.shape[0], -1) @ model.fc.weight.T + model.fc.bias
+    preacts.append(z)
+    return preacts, torch.clamp(z, min=0) @ model.out.weight.T + model.out.bias
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 17, 15), (2, 28, 28)])
+def test_cnn_preacts_and_forward_match_manual(shape):
+    torch.manual_seed(shape[1])
+    model = CNN(shape, 4, channels=(5, 6, 7), hidden=9).double()
+    x = torch.randn(6, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        hidden, out = model.hidden_preacts(x), model(x)
+        ref_hidden, ref_out = manual_cnn(model, x)
+    assert [h.shape[1] for h in hidden] == model.hidden_sizes
+    for a, b in zip(hidden, ref_hidden):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out, ref_out, rtol=1e-12, atol=1e-12)
+
+
+def test_cnn_macs_count_every_multiply():
+    """MACs against a count of the multiplications of each layer, position by position."""
+    model = CNN((1, 8, 8), 10)
+    conv = [(1, 32, 6), (32, 64, 4), (64, 96, 2)]
+    expected = sum(cin * 9 * cout * side * side for cin, cout, side in conv) + 384 * 256 + 256 * 10
+    assert model.macs() == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n_classes": 1}, {"in_shape": (0, 8, 8)}, {"channels": ()}, {"hidden": 0}, {"in_shape": (1, 6, 6)}],
+)
+def test_cnn_bad_sizes_raise_config_error(kwargs):
+    args = {"in_shape": (1, 8, 8), "n_classes": 10, **kwargs}
+    with pytest.raises(ConfigError):
+        CNN(**args)

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 
 from specbias.errors import ConfigError
 from specbias.metrics.pairs import (
@@ -15,6 +16,7 @@ from specbias.metrics.pairs import (
     Pairs,
     global_pairs_1d,
     global_pairs_2d,
+    knn_pairs,
     local_pairs_1d,
     local_pairs_2d,
     random_pairs,
@@ -338,3 +340,68 @@ def test_random_pairs():
         random_pairs(1, rng, n_pairs=3)
     with pytest.raises(ConfigError):
         random_pairs(10, rng, n_pairs=-1)
+
+
+# --------------------------------------------------------------------------- real data (kNN)
+
+
+def brute_knn(x: np.ndarray, labels: np.ndarray, anchor: int, k: int, different: bool):
+    """Nearest (allowed) and farthest points of one anchor by a Python sort of every distance."""
+    dist = [float(np.sqrt(((x[anchor] - x[j]) ** 2).sum())) for j in range(len(x))]
+    allowed = [j for j in range(len(x)) if j != anchor and (labels[j] != labels[anchor] or not different)]
+    near = sorted(allowed, key=lambda j: dist[j])[:k]
+    far = sorted((j for j in range(len(x)) if j != anchor), key=lambda j: -dist[j])[:k]
+    return near, far
+
+
+@pytest.mark.parametrize("different", [True, False])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_knn_pairs_match_brute_force(different, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, 3, 2, 2))
+    labels = rng.integers(0, 3, 60)
+    pairs = knn_pairs(
+        torch.as_tensor(x), torch.as_tensor(labels), np.random.default_rng(seed), n_anchors=17, k=4,
+        different_class=different, chunk=5,
+    )  # fmt: skip
+    local, glob = pairs["local"], pairs["global"]
+    assert len(local) == len(glob) == 17 * 4
+    anchors = local.i[::4]
+    assert np.unique(anchors).size == 17
+    np.testing.assert_array_equal(local.i, glob.i)
+    flat = x.reshape(60, -1)
+    for p, a in enumerate(anchors):
+        near, far = brute_knn(flat, labels, int(a), 4, different)
+        assert local.j[4 * p : 4 * p + 4].tolist() == near
+        assert glob.j[4 * p : 4 * p + 4].tolist() == far
+    assert not (local.i == local.j).any() and not (glob.i == glob.j).any()
+    if different:
+        assert (labels[local.i] != labels[local.j]).all()
+
+
+def test_knn_pairs_same_for_any_chunk_and_all_anchors_when_too_many():
+    rng = np.random.default_rng(3)
+    x, labels = torch.as_tensor(rng.normal(size=(30, 5))), torch.as_tensor(rng.integers(0, 2, 30))
+    a = knn_pairs(x, labels, np.random.default_rng(9), n_anchors=100, k=3, chunk=7)
+    b = knn_pairs(x, labels, np.random.default_rng(9), n_anchors=100, k=3, chunk=256)
+    for kind in ("local", "global"):
+        np.testing.assert_array_equal(a[kind].i, b[kind].i)
+        np.testing.assert_array_equal(a[kind].j, b[kind].j)
+    assert sorted(a["local"].i[::3].tolist()) == list(range(30))  # every point is an anchor
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"k": 0}, "k >= 1"),
+        ({"n_anchors": 0}, "at least one anchor"),
+        ({"k": 12}, "more than 12 training points"),
+        ({"k": 6}, "only 5 points of another class"),
+    ],
+)
+def test_knn_pairs_bad_sizes_raise(kwargs, needle):
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(12, 2)))
+    labels = torch.as_tensor(np.repeat([0, 1], [7, 5]))
+    args = {"n_anchors": 12, "k": 2, **kwargs}
+    with pytest.raises(ConfigError, match=needle):
+        knn_pairs(x, labels, np.random.default_rng(0), **args)

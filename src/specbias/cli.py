@@ -17,7 +17,7 @@ from specbias import __version__
 from specbias.cost import sweep_cost
 from specbias.encodings import INPUT_GRAMMAR
 from specbias.errors import ConfigError
-from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.experiments import EXPERIMENTS, Experiment, get_experiment
 from specbias.experiments.base import PROFILES
 from specbias.pipeline import Planned, execute, plan
 from specbias.report import build_report
@@ -82,6 +82,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _data_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--data",
+        metavar="FILE.npz",
+        help="real-data experiments (E17-E19): an .npz with X (n, H, W[, C]) images and y (n,) integer "
+        "labels, optionally X_test and y_test (default: scikit-learn's bundled 8x8 digits)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="specbias",
@@ -128,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("clean", "faithful"),
         help="clean fixes the reference's quirks; faithful mirrors its samplers and shared phases",
     )
+    _data_option(over)
 
     rep = sub.add_parser(
         "reproduce",
@@ -140,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated experiment ids (default: all)",
     )
     _common(rep)
+    _data_option(rep)
     rep.add_argument(
         "--yes",
         action="store_true",
@@ -222,14 +233,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         overrides = {
             k: getattr(args, k)
-            for k in ("epochs", "lr", "width", "depth", "n", "size", "images", "inputs", "mode")
+            for k in ("epochs", "lr", "width", "depth", "n", "size", "images", "inputs", "mode", "data")
         }
         return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
     if args.command == "report":
         print(f"report: {build_report(args.out)}")
         return 0
-    ids = args.only or list(EXPERIMENTS)
-    return _execute([plan(get_experiment(i), args.profile, args.seeds, {}) for i in ids], args, report=True)
+    exps = [get_experiment(i) for i in args.only or list(EXPERIMENTS)]
+    readers = [e.id for e in exps if _reads_data(e, args.profile)]
+    if args.data and not readers:
+        names = ", ".join(e.id for e in EXPERIMENTS.values() if _reads_data(e, args.profile))
+        raise ConfigError(f"--data applies to {names}; none of them is selected")
+    over = {"data": args.data}
+    plans = [plan(e, args.profile, args.seeds, over if e.id in readers else {}) for e in exps]
+    return _execute(plans, args, report=True)
+
+
+def _reads_data(exp: Experiment, profile: str) -> bool:
+    """Whether ``exp`` takes ``--data`` (the real-data experiments)."""
+    return "data" in getattr(exp.params(profile), "OVERRIDES", ())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

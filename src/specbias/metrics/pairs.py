@@ -32,6 +32,16 @@ Images (the 64×64 main-text suite, E4):
 
 In :func:`local_pairs_2d` and :func:`global_pairs_2d`, ``i`` is always the earlier pixel in
 row-major order; local pairs come grouped patch by patch (patch ``p`` owns one contiguous block).
+
+Real data (E17, E18), :func:`knn_pairs`: anchors drawn uniformly without replacement from the
+training set; *local* pairs join each anchor to its ``k`` nearest training points by L2 distance
+(in normalised pixel space), excluding the anchor itself and, by default, restricted to a
+different class; *global* pairs join it to its ``k`` farthest points. The reference searches the
+different-class neighbours among the anchor's 5,000 nearest points and fails when fewer than
+``k`` of them are of another class (bug B14); an exact search over the whole training set gives
+the same neighbours whenever the reference succeeds, so the pool is not mirrored. Distances come
+from ``torch.cdist`` for a chunk of anchors at a time and the neighbours from a boolean class mask
+and ``topk`` (the reference's list-membership filter, B30, is not needed).
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from specbias.errors import ConfigError
 
@@ -260,3 +271,52 @@ def random_pairs(n: int, rng: np.random.Generator, *, n_pairs: int, distinct: bo
         i, j = _distinct_offsets(rng, n, n_pairs)
         return Pairs(i, j)
     return Pairs(rng.integers(0, n, n_pairs), rng.integers(0, n, n_pairs))
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def knn_pairs(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    rng: np.random.Generator,
+    *,
+    n_anchors: int,
+    k: int,
+    different_class: bool = True,
+    chunk: int = 256,
+) -> dict[str, Pairs]:
+    """Nearest-neighbour (``"local"``) and farthest-point (``"global"``) pairs of real data.
+
+    ``x`` is ``(N, ...)`` (flattened to vectors), ``labels`` ``(N,)``. ``min(n_anchors, N)``
+    anchors are drawn without replacement; each gives ``k`` local pairs ``(anchor, neighbour)``,
+    nearest first, among points of another class (``different_class``) or any other point, and
+    ``k`` global pairs ``(anchor, far point)``, farthest first. Pairs come grouped by anchor.
+    """
+    n = int(x.shape[0])
+    if k < 1 or n_anchors < 1:
+        raise ConfigError(f"kNN pairs need k >= 1 and at least one anchor, got k={k}, anchors={n_anchors}")
+    if k > n - 1:
+        raise ConfigError(f"k={k} neighbours need more than {k} training points, got {n}")
+    anchors = rng.choice(n, size=min(n_anchors, n), replace=False)
+    points = x.reshape(n, -1).double()
+    labels = torch.as_tensor(labels, device=x.device)
+    index = torch.arange(n, device=x.device)
+    near, far = [], []
+    for s in range(0, anchors.size, chunk):
+        a = torch.as_tensor(anchors[s : s + chunk], device=x.device)
+        dist = torch.cdist(points[a], points)
+        itself = index[None, :] == a[:, None]
+        excluded = labels[None, :] == labels[a][:, None] if different_class else itself
+        short = int((~excluded).sum(1).min())
+        if short < k:
+            kind = "points of another class" if different_class else "other points"
+            raise ConfigError(f"k={k} neighbours, but an anchor has only {short} {kind} in the training set")
+        near.append(dist.masked_fill(excluded, torch.inf).topk(k, largest=False).indices)
+        far.append(dist.masked_fill(itself, -torch.inf).topk(k, largest=True).indices)
+    i = np.repeat(anchors, k).astype(np.int64)
+
+    def flat(parts: list[torch.Tensor]) -> np.ndarray:
+        return torch.cat(parts).reshape(-1).cpu().numpy().astype(np.int64)
+
+    return {"local": Pairs(i, flat(near)), "global": Pairs(i.copy(), flat(far))}
