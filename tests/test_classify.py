@@ -10,21 +10,19 @@ import torch
 
 from specbias.classify import (
     ClassifierRun,
-    ConfusionCEProbe,
     CurvesProbe,
     KnnSpec,
     evaluate,
-    train_classifier,
 )
 from specbias.cost import run_cost
 from specbias.datasets import DataSpec
 from specbias.errors import ConfigError
 from specbias.metrics.pairs import Pairs
 from specbias.models import CNN, MLP
-from specbias.probes import HammingProbe
+from specbias.probes import ConfusionProbe, HammingProbe
 from specbias.results import RunStore
 from specbias.runner import run_all
-from specbias.training import Schedule, TrainConfig
+from specbias.training import Schedule, TrainConfig, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -125,7 +123,7 @@ def test_full_batch_epoch_loss_is_the_mean_loss_before_the_update():
     torch.manual_seed(0)
     model = MLP(6, 12, 2, 4).double()
     curves = CurvesProbe(x, y, x[:5], y[:5], Schedule(every=1))
-    result = train_classifier(model, x, y, TrainConfig(epochs=6, batch_size=None), [curves])
+    result = train(model, x, y, TrainConfig(epochs=6, batch_size=None), [curves], loss="ce")
     np.testing.assert_allclose(result.losses[1:], result.records["curves"]["train_loss"][:-1], rtol=1e-12)
     assert result.diverged_at is None and result.losses[-1] < result.losses[0]
 
@@ -136,7 +134,7 @@ def test_probes_never_change_the_training():
     for probes in ((), (HammingProbe(x, {"p": Pairs(np.arange(5), np.arange(5, 10))}, Schedule(every=1)),)):
         torch.manual_seed(3)
         model = CNN((1, 8, 8), 3, channels=(2, 3, 4), hidden=5).double()
-        runs.append(train_classifier(model, x, y, TrainConfig(epochs=3, batch_size=16), probes, seed=7))
+        runs.append(train(model, x, y, TrainConfig(epochs=3, batch_size=16), probes, seed=7, loss="ce"))
         runs[-1].weights = [p.detach().clone() for p in model.parameters()]
     np.testing.assert_array_equal(runs[0].losses, runs[1].losses)
     for a, b in zip(runs[0].weights, runs[1].weights):
@@ -150,7 +148,7 @@ def test_batches_follow_the_seed():
     for seed in (0, 0, 1):
         torch.manual_seed(0)
         losses.append(
-            train_classifier(MLP(5, 8, 1, 3).double(), x, y, TrainConfig(3, batch_size=8), seed=seed).losses
+            train(MLP(5, 8, 1, 3).double(), x, y, TrainConfig(3, batch_size=8), seed=seed, loss="ce").losses
         )
     np.testing.assert_array_equal(losses[0], losses[1])
     assert not np.array_equal(losses[0], losses[2])
@@ -162,7 +160,7 @@ def test_divergence_stops_the_run():
     model = MLP(4, 8, 2, 3)
     with torch.no_grad():
         model.layers[0].weight.fill_(float("nan"))
-    result = train_classifier(model, x.float(), y, TrainConfig(epochs=5), [])
+    result = train(model, x.float(), y, TrainConfig(epochs=5), [], loss="ce")
     assert result.diverged_at == 0
     assert np.isnan(result.losses).all()
 
@@ -195,7 +193,7 @@ def test_confusion_probe_matches_autograd_cosines(kind):
         "local": Pairs(np.array([0, 0, 3]), np.array([1, 5, 9])),
         "global": Pairs(np.array([2]), np.array([13])),
     }
-    out = ConfusionCEProbe(x, y, pairs, Schedule(every=1)).measure(model)
+    out = ConfusionProbe(x, y, pairs, Schedule(every=1), loss="ce").measure(model)
 
     def grad(k: int) -> torch.Tensor:
         loss = torch.nn.functional.cross_entropy(model(x[k : k + 1]), y[k : k + 1])

@@ -433,3 +433,9 @@ def test_no_divergence_at_small_lr():
 def test_train_config_rejects(kwargs):
     with pytest.raises(ConfigError):
         TrainConfig(**kwargs)
+
+
+def test_unknown_loss_is_a_config_error():
+    x, y = data()
+    with pytest.raises(ConfigError, match="loss must be one of mse, ce, got 'l1'"):
+        train(make_model(), x, y, TrainConfig(epochs=1), loss="l1")

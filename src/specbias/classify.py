@@ -33,26 +33,23 @@ import hashlib
 import json
 import math
 import numbers
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from specbias import __version__
 from specbias.datasets import DataSpec
 from specbias.errors import ConfigError
-from specbias.metrics.gradients import cosine_from_products, loss_gradient_pairs
-from specbias.metrics.pairs import Pairs, knn_pairs
+from specbias.metrics.pairs import knn_pairs
 from specbias.models import CNN, MLP
-from specbias.probes import HammingProbe
+from specbias.probes import ConfusionProbe, HammingProbe
 from specbias.runs import RunData, resolve_device, to_jsonable
-from specbias.seeding import rng_for, stream_seed, torch_generator
-from specbias.training import Probe, Schedule, TrainConfig, TrainResult, make_optimizer
+from specbias.seeding import rng_for, stream_seed
+from specbias.training import Schedule, TrainConfig, train
 
 MODELS = ("mlp", "cnn")
 EVAL_CHUNK = 4096
@@ -68,30 +65,6 @@ class KnnSpec:
     anchors: int = 2500
     k: int = 25
     different_class: bool = True
-
-
-@dataclass
-class ConfusionCEProbe:
-    """Cosine confusion of per-example cross-entropy gradients for each pair set (per pair), with
-    the raw inner products and the count of pairs with an exactly-zero gradient."""
-
-    x: torch.Tensor
-    labels: torch.Tensor
-    pairs: dict[str, Pairs]
-    schedule: Schedule
-    zero: str = "nan"
-    name: str = "confusion"
-    before_update: bool = False
-
-    def measure(self, model: nn.Module) -> dict[str, np.ndarray]:
-        out = {}
-        for kind, p in self.pairs.items():
-            products = loss_gradient_pairs(model, self.x, self.labels, p, loss="ce")
-            confusion = cosine_from_products(products, self.zero)
-            out[f"{kind}_cos"] = confusion.values
-            out[f"{kind}_inner"] = products.inner
-            out[f"{kind}_n_zero"] = np.asarray(confusion.n_zero)
-        return out
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -123,72 +96,6 @@ class CurvesProbe:
             loss, acc = evaluate(model, x, y)
             out[f"{split}_loss"], out[f"{split}_acc"] = np.asarray(loss), np.asarray(acc)
         return out
-
-
-def _stack(rows: list[dict[str, np.ndarray]], epochs: list[int]) -> dict[str, np.ndarray]:
-    out = {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]} if rows else {}
-    out["epochs"] = np.asarray(epochs, dtype=np.int64)
-    return out
-
-
-def train_classifier(
-    model: nn.Module,
-    x: torch.Tensor,
-    labels: torch.Tensor,
-    config: TrainConfig,
-    probes: Sequence[Probe] = (),
-    seed: int = 0,
-    progress: bool = False,
-    desc: str = "train",
-    report: Callable[[int, int, float], None] | None = None,
-) -> TrainResult:
-    """Train with mean cross-entropy on mini-batches reshuffled every epoch; probes after updates.
-
-    ``losses[e]`` is epoch ``e``'s mean training loss over its batches (weighted by batch size).
-    A non-finite loss stops the run and sets ``diverged_at``.
-    """
-    start = time.perf_counter()
-    optimizer = make_optimizer(model, config)
-    gen = torch_generator(seed, "batches")
-    n = x.shape[0]
-    batch = min(config.batch_size or n, n)
-    todo: dict[int, list[Probe]] = {}
-    for probe in probes:
-        for e in probe.schedule.epochs(config.epochs):
-            todo.setdefault(e, []).append(probe)
-    records: dict[str, list] = {p.name: [] for p in probes}
-    rec_epochs: dict[str, list[int]] = {p.name: [] for p in probes}
-    losses = np.full(config.epochs, np.nan)
-    diverged_at = None
-    bar = tqdm(total=config.epochs, desc=desc, disable=not progress, leave=False)
-    report_every = max(1, config.epochs // 100)
-    for epoch in range(config.epochs):
-        total = torch.zeros((), dtype=torch.float64, device=x.device)
-        for idx in torch.randperm(n, generator=gen).to(x.device).split(batch):
-            optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(x[idx]), labels[idx])
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * idx.shape[0]
-        losses[epoch] = float(total) / n
-        if not math.isfinite(losses[epoch]):
-            diverged_at = epoch
-            break
-        with torch.no_grad():
-            for probe in todo.get(epoch, ()):
-                records[probe.name].append(probe.measure(model))
-                rec_epochs[probe.name].append(epoch)
-        if report is not None and (epoch + 1) % report_every == 0:
-            report(epoch + 1, config.epochs, float(losses[epoch]))
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[epoch]:.4g}", refresh=False)
-    bar.close()
-    return TrainResult(
-        losses=losses,
-        records={name: _stack(records[name], rec_epochs[name]) for name in records},
-        diverged_at=diverged_at,
-        seconds=time.perf_counter() - start,
-    )
 
 
 @dataclass(frozen=True)
@@ -282,13 +189,22 @@ class ClassifierRun:
         model = self.build_model().to(dev)
         probes = [
             HammingProbe(x, pairs, self.hamming),
-            ConfusionCEProbe(
-                x, labels, pairs, self.confusion, zero="zero" if self.mode == "faithful" else "nan"
+            ConfusionProbe(
+                x, labels, pairs, self.confusion, zero="zero" if self.mode == "faithful" else "nan", loss="ce"
             ),
             CurvesProbe(x, labels, x_test, labels_test, Schedule(every=1)),
         ]
-        result = train_classifier(
-            model, x, labels, self.train, probes, self.seed, progress=progress, desc=self.input, report=report
+        result = train(
+            model,
+            x,
+            labels,
+            self.train,
+            probes,
+            self.seed,
+            progress=progress,
+            desc=self.input,
+            report=report,
+            loss="ce",
         )
         arrays = {f"{p}/{k}": v for p, rec in result.records.items() for k, v in rec.items()}
         arrays["train/loss"] = result.losses

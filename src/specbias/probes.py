@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from specbias.metrics.geometry import (
     boundary_distance_feature,
@@ -94,7 +95,8 @@ class HammingProbe:
 
 @dataclass
 class ConfusionProbe:
-    """Gradient confusion (cosine and raw inner product) of each pair set, per pair."""
+    """Gradient confusion (cosine and raw inner product) of each pair set, per pair, for the
+    training loss ``loss`` ("mse" on targets, "ce" on class labels)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -103,11 +105,12 @@ class ConfusionProbe:
     zero: str = "nan"
     name: str = "confusion"
     before_update: bool = False
+    loss: str = "mse"
 
-    def measure(self, model: MLP) -> dict[str, np.ndarray]:
+    def measure(self, model: nn.Module) -> dict[str, np.ndarray]:
         out = {}
         for kind, p in self.pairs.items():
-            products = loss_gradient_pairs(model, self.x, self.y, p)
+            products = loss_gradient_pairs(model, self.x, self.y, p, loss=self.loss)
             confusion = cosine_from_products(products, self.zero)
             out[f"{kind}_cos"] = confusion.values
             out[f"{kind}_inner"] = products.inner

@@ -130,6 +130,14 @@ def _batches(n: int, config: TrainConfig, seed: int) -> Iterable[torch.Tensor | 
         yield fixed if config.batching == "fixed" else torch.randperm(n, generator=gen)
 
 
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": nn.functional.mse_loss,
+    "ce": nn.functional.cross_entropy,
+}
+"""Training losses by name: mean squared error on targets ``(N, C)`` (the coordinate networks), mean
+cross-entropy on integer labels ``(N,)`` (the real-data classifiers of E17-E19)."""
+
+
 def _checkpoints(probes: Sequence[Probe], epochs: int, before: bool) -> dict[int, list[Probe]]:
     table: dict[int, list[Probe]] = {}
     for probe in probes:
@@ -158,8 +166,10 @@ def train(
     progress: bool = False,
     desc: str = "train",
     report: Callable[[int, int, float], None] | None = None,
+    loss: str = "mse",
 ) -> TrainResult:
-    """Train ``model`` on ``(x, y)`` with MSE loss, calling ``probes`` at their checkpoints.
+    """Train ``model`` on ``(x, y)`` with the ``loss`` of :data:`LOSSES` (mean over the batch),
+    calling ``probes`` at their checkpoints.
 
     ``progress`` draws a terminal bar; ``report(epochs_done, epochs, loss)`` is called about 100
     times per run instead, for progress shown by another process (the runner's worker pool).
@@ -168,6 +178,9 @@ def train(
     names = [p.name for p in probes]
     if len(set(names)) != len(names):
         raise ConfigError(f"probe names must be unique, got {names}")
+    if loss not in LOSSES:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    loss_fn = LOSSES[loss]
     optimizer = make_optimizer(model, config)
     before, after = (_checkpoints(probes, config.epochs, b) for b in (True, False))
     records: dict[str, list] = {p.name: [] for p in probes}
@@ -178,10 +191,10 @@ def train(
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(model(xb), yb)
-        loss.backward()
+        value = loss_fn(model(xb), yb)
+        value.backward()
         optimizer.step()
-        return loss.detach()
+        return value.detach()
 
     def run_probes(todo: list[Probe], epoch: int) -> None:
         with torch.no_grad():
