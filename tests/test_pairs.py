@@ -20,7 +20,9 @@ from specbias.metrics.pairs import (
     local_pairs_1d,
     local_pairs_2d,
     random_pairs,
+    window_pairs_2d_faithful,
 )
+from specbias.runs import PatchPairSpec
 
 
 def groups(p: Pairs, per_window: int):
@@ -405,3 +407,47 @@ def test_knn_pairs_bad_sizes_raise(kwargs, needle):
     args = {"n_anchors": 12, "k": 2, **kwargs}
     with pytest.raises(ConfigError, match=needle):
         knn_pairs(x, labels, np.random.default_rng(0), **args)
+
+
+# --------------------------------------------------------------------------- faithful natural images
+
+
+def test_faithful_natural_windows_match_the_reference_at_512():
+    """Spec §1.7, 512²: a 50×50 window r-25..r+24, c-25..c+24 with r, c ~ U{30..479}; two flat
+    offsets ~ U{0..2498} drawn independently (self-pairs allowed, offset 2499 never drawn)."""
+    windows, per = 300, 2000
+    p = window_pairs_2d_faithful(512, 512, np.random.default_rng(4), n_windows=windows, pairs_per_window=per)
+    assert len(p) == windows * per
+    rows = np.concatenate([p.i.reshape(windows, per), p.j.reshape(windows, per)], axis=1) // 512
+    cols = np.concatenate([p.i.reshape(windows, per), p.j.reshape(windows, per)], axis=1) % 512
+    top, left = rows.min(1, keepdims=True), cols.min(1, keepdims=True)  # every row/col is hit
+    centres = np.concatenate([top, left]).ravel() + 25
+    assert centres.min() >= 30 and centres.max() <= 479 and np.ptp(centres) > 400
+    offsets = (rows - top) * 50 + cols - left
+    assert offsets.min() == 0 and offsets.max() == 2498
+    assert np.bincount(offsets.ravel(), minlength=2500)[2499] == 0
+    assert (p.i == p.j).any(), "self-pairs are part of the reference's sampler"
+
+
+def test_faithful_natural_corners_match_the_reference_at_512():
+    rng = np.random.default_rng(6)
+    p = global_pairs_2d(512, 512, rng, n_pairs=50_000, faithful=True, scheme="natural")
+    r1, c1, r2, c2 = p.i // 512, p.i % 512, p.j // 512, p.j % 512
+    assert r1.min() == 0 and r1.max() == 224 and r2.min() == 275 and r2.max() == 510
+    anti = c1 >= 275
+    assert (c1[anti] <= 510).all() and (c2[anti] <= 224).all()
+    assert (c1[~anti] <= 224).all() and (c2[~anti] >= 275).all()
+    assert 0.45 < anti.mean() < 0.55
+
+
+def test_faithful_natural_scheme_through_the_pair_spec():
+    """PatchPairSpec(faithful_scheme="natural") uses the window sampler in faithful mode only."""
+    spec = PatchPairSpec(patches=10, patch=50 / 512, pairs_per_patch=50, faithful_scheme="natural")
+    faithful = spec.sample((64, 64), np.random.default_rng(0), faithful=True)
+    clean = spec.sample((64, 64), np.random.default_rng(0), faithful=False)
+    assert len(faithful["local"]) == 500 and (faithful["local"].i == faithful["local"].j).any()
+    assert (clean["local"].i != clean["local"].j).all()
+    with pytest.raises(ConfigError, match="unknown faithful pair scheme 'odd'"):
+        PatchPairSpec(faithful_scheme="odd")
+    with pytest.raises(ConfigError, match="do not fit a 8×8 image"):
+        window_pairs_2d_faithful(8, 8, np.random.default_rng(0))

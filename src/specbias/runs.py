@@ -28,6 +28,7 @@ from specbias import __version__
 from specbias.encodings import Encoding, NeRFPE, aliased_features, parse_input
 from specbias.errors import ConfigError
 from specbias.metrics.pairs import (
+    FAITHFUL_CORNERS,
     GLOBAL_FAR_2D,
     GLOBAL_NEAR_2D,
     LOCAL_WINDOW,
@@ -37,6 +38,7 @@ from specbias.metrics.pairs import (
     local_pairs_1d,
     local_pairs_2d,
     random_pairs,
+    window_pairs_2d_faithful,
 )
 from specbias.models import MLP
 from specbias.probes import (
@@ -113,7 +115,12 @@ class PairSpec:
 @dataclass(frozen=True)
 class PatchPairSpec:
     """Local patches and opposite-corner global pairs on an image grid (spec §1.7). The patch is
-    a fraction of the side (3/64 by default: the reference's 3×3 patch at 64²)."""
+    a fraction of the side (3/64 by default: the reference's 3×3 patch at 64²).
+
+    In faithful mode ``faithful_scheme`` picks the reference's sampler: "main" (E4's 3×3 patches,
+    all 36 pairs) or "natural" (E5/E6's 50×50 windows at 512², ``patches`` windows of
+    ``pairs_per_patch`` flat-offset pairs, and its corner blocks).
+    """
 
     patches: int = 100
     patch: float = 3 / 64
@@ -121,12 +128,22 @@ class PatchPairSpec:
     global_pairs: int = 10000
     near: float = GLOBAL_NEAR_2D
     far: float = GLOBAL_FAR_2D
+    faithful_scheme: str = "main"
 
     def __post_init__(self) -> None:
         _positive(self, "patches", "pairs_per_patch", "global_pairs")
+        if self.faithful_scheme not in FAITHFUL_CORNERS:
+            allowed = ", ".join(FAITHFUL_CORNERS)
+            raise ConfigError(f"unknown faithful pair scheme {self.faithful_scheme!r}; allowed: {allowed}")
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator, faithful: bool) -> dict[str, Pairs]:
         h, w = shape
+        if faithful and self.faithful_scheme == "natural":
+            local = window_pairs_2d_faithful(
+                h, w, rng, n_windows=self.patches, pairs_per_window=self.pairs_per_patch or 500
+            )
+            glob = global_pairs_2d(h, w, rng, n_pairs=self.global_pairs, faithful=True, scheme="natural")
+            return {"local": local, "global": glob}
         per_patch = self.pairs_per_patch
         pixels = max(2, round(self.patch * w)) ** 2
         if faithful or (per_patch is not None and per_patch >= pixels * (pixels - 1) // 2):

@@ -78,7 +78,13 @@ from specbias.training import Schedule, TrainConfig
 NATURAL_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
 MAIN_PAIRS = PatchPairSpec(patches=100, patch=3 / 64, global_pairs=10000)
 NATURAL_PAIRS = PatchPairSpec(
-    patches=100, patch=50 / 512, pairs_per_patch=500, global_pairs=50000, near=0.44, far=0.537
+    patches=100,
+    patch=50 / 512,
+    pairs_per_patch=500,
+    global_pairs=50000,
+    near=0.44,
+    far=0.537,
+    faithful_scheme="natural",
 )
 
 

@@ -27,6 +27,13 @@ Images (the 64×64 main-text suite, E4):
   main diagonal (``p1`` in ``near²``, ``p2`` in ``far²``). Faithful: ``near = [0, 25)`` and
   ``far = [35, 63)`` at 64 (63 exclusive, bug B5), scaled by ``side/64``; clean:
   ``[0, ceil(near·side))`` and ``[ceil(far·side), side)``.
+* Natural images (E5, E6), faithful only: :func:`window_pairs_2d_faithful`, the reference's 512²
+  sampler -- a 50×50 window, rows ``r-25 .. r+24`` and columns ``c-25 .. c+24`` around
+  ``r, c ~ U{30..479}``, two flat offsets ``~ U{0..2498}`` drawn independently (self-pairs
+  allowed, offset 2499 never drawn, as in 1D), 100 windows × 500 pairs; and
+  ``global_pairs_2d(..., scheme="natural")`` with ``near = [0, 225)``, ``far = [275, 511)`` at 512.
+  Every integer scales by ``side/512``. The clean samplers above cover natural images with
+  ``patch = 50/512``, ``near = 0.44``, ``far = 0.537``.
 * :func:`random_pairs`: both flat indices uniform (E7, no local/global split). The reference's
   E7 sampler, ``U{0..N-2}`` with self-pairs, is ``random_pairs(N - 1, rng, ..., distinct=False)``.
 
@@ -67,6 +74,8 @@ GLOBAL_NEAR_2D = 25 / 64
 GLOBAL_FAR_2D = 35 / 64
 """Clean 2D corner blocks ``[0, 25/64)`` and ``[35/64, 1)`` of the side: the spec's 0.39 and 0.547,
 exact so that a 64² grid gets the reference's rows 0..24 and 35..."""
+FAITHFUL_CORNERS = {"main": (25, 35, 63, 64), "natural": (225, 275, 511, 512)}
+"""The reference's corner blocks ``[0, near)`` and ``[far, end)`` at its image side, per suite."""
 
 
 @dataclass(frozen=True)
@@ -235,18 +244,25 @@ def global_pairs_2d(
     near: float = GLOBAL_NEAR_2D,
     far: float = GLOBAL_FAR_2D,
     faithful: bool = False,
+    scheme: str = "main",
 ) -> Pairs:
     """``n_pairs`` pairs of pixels in opposite corner blocks, each diagonal with probability ½.
 
-    Faithful: ``near = [0, 25)``, ``far = [35, 63)`` at 64, scaled by ``side/64`` per axis (``near``
-    and ``far`` are then ignored). Clean: ``[0, ceil(near·side))`` and ``[ceil(far·side), side)``.
+    Faithful: the reference's blocks of :data:`FAITHFUL_CORNERS` for ``scheme`` ("main": ``[0, 25)``
+    and ``[35, 63)`` at 64; "natural": ``[0, 225)`` and ``[275, 511)`` at 512), scaled per axis
+    (``near`` and ``far`` are then ignored). Clean: ``[0, ceil(near·side))`` and
+    ``[ceil(far·side), side)``.
     """
     _check_image(h, w)
     _check_count("number of pairs", n_pairs)
+    if scheme not in FAITHFUL_CORNERS:
+        raise ConfigError(f"unknown faithful pair scheme {scheme!r}; allowed: {', '.join(FAITHFUL_CORNERS)}")
+    ref_near, ref_far, ref_end, ref_side = FAITHFUL_CORNERS[scheme]
 
     def blocks(side: int) -> tuple[int, int, int, int]:
         if faithful:
-            return 0, _scaled_side(25, side), _scaled_side(35, side), _scaled_side(63, side)
+            scale = side / ref_side
+            return 0, round(ref_near * scale), round(ref_far * scale), round(ref_end * scale)
         return 0, int(np.ceil(near * side)), int(np.ceil(far * side)), side
 
     if not faithful and not 0 < near <= far < 1:
@@ -260,6 +276,31 @@ def global_pairs_2d(
     col1 = np.where(anti, rng.integers(*c_far, n_pairs), rng.integers(*c_near, n_pairs))
     col2 = np.where(anti, rng.integers(*c_near, n_pairs), rng.integers(*c_far, n_pairs))
     return Pairs(row1 * w + col1, row2 * w + col2)
+
+
+def window_pairs_2d_faithful(
+    h: int, w: int, rng: np.random.Generator, *, n_windows: int = 100, pairs_per_window: int = 500
+) -> Pairs:
+    """The reference's natural-image local sampler (E5, E6), every integer scaled by ``side/512``.
+
+    A ``2q×2q`` window (``q = 25`` at 512) spans rows ``r-q .. r+q-1`` and columns ``c-q .. c+q-1``
+    around ``r ~ U{30..479}``, ``c ~ U{30..479}``; each pair is two flat offsets into the window drawn
+    independently from ``U{0..4q²-2}``, so self-pairs occur (bug B4) and the last pixel is never
+    drawn (B5). Pairs come grouped window by window; ``i`` is the first draw, not the earlier pixel.
+    """
+    _check_image(h, w)
+    _check_count("number of windows", n_windows)
+    _check_count("pairs per window", pairs_per_window)
+    qr, qc = round(25 * h / 512), round(25 * w / 512)
+    r_lo, r_hi, c_lo, c_hi = (round(v * s / 512) for v, s in ((30, h), (479, h), (30, w), (479, w)))
+    if min(qr, qc) < 1 or r_lo - qr < 0 or c_lo - qc < 0 or r_hi + qr > h or c_hi + qc > w:
+        raise ConfigError(f"the faithful natural-image windows do not fit a {h}×{w} image")
+    rows = np.repeat(rng.integers(r_lo, r_hi + 1, n_windows) - qr, pairs_per_window)
+    cols = np.repeat(rng.integers(c_lo, c_hi + 1, n_windows) - qc, pairs_per_window)
+    side_c, size = 2 * qc, 4 * qr * qc
+    a = rng.integers(0, size - 1, rows.size)
+    b = rng.integers(0, size - 1, rows.size)
+    return Pairs((rows + a // side_c) * w + cols + a % side_c, (rows + b // side_c) * w + cols + b % side_c)
 
 
 def random_pairs(n: int, rng: np.random.Generator, *, n_pairs: int, distinct: bool = True) -> Pairs:
