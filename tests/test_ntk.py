@@ -17,6 +17,7 @@ from specbias.errors import ConfigError
 from specbias.metrics.gradients import gradient_confusion, loss_gradient_gram
 from specbias.metrics.ntk import (
     NTKSpectrum,
+    adam_equivalent_lr,
     alignment_curve,
     analytic_nngp,
     analytic_ntk,
@@ -27,6 +28,7 @@ from specbias.metrics.ntk import (
     ntk_drift,
     ntk_spectrum,
     predict_frequency_residuals,
+    stable_lr,
     target_alignment,
 )
 from specbias.metrics.pairs import Pairs
@@ -285,6 +287,22 @@ def test_drift():
     assert ntk_drift(blocks, blocks, k=3).rel_change == 0.0
 
 
+def test_drift_with_a_precomputed_spectrum_and_top_eigenvalues():
+    x = NeRFPE(4)(grid(40))
+    theta0 = empirical_ntk(make_mlp(8, 32, 2, 1, seed=1), x)
+    theta_t = empirical_ntk(make_mlp(8, 32, 2, 1, seed=2), x)
+    plain = ntk_drift(theta_t, theta0, k=6)
+    shared = ntk_drift(theta_t, theta0, k=6, spectrum_0=ntk_spectrum(theta0))
+    assert shared.rel_change == plain.rel_change
+    assert shared.subspace_change == pytest.approx(plain.subspace_change, abs=1e-9)
+    np.testing.assert_allclose(shared.angles, plain.angles, atol=1e-7)
+    assert 0.01 < plain.subspace_change < 1
+    vals = np.linalg.eigvalsh(theta_t.numpy())[::-1][:6]
+    np.testing.assert_allclose(plain.top_eigvals, vals, rtol=1e-9)
+    with pytest.raises(ConfigError, match="spectrum_0"):
+        ntk_drift(theta_t, theta0, k=6, spectrum_0=ntk_spectrum(theta0, k=3))
+
+
 # --------------------------------------------------------------------------- analytic NTK
 
 
@@ -447,6 +465,51 @@ def test_predict_frequency_residuals_matches_the_linearised_run():
         np.testing.assert_allclose(out["rel_error"][row], ref.rel_error, atol=1e-9)
         np.testing.assert_allclose(out["learned_fraction"][row], ref.learned_fraction, atol=1e-9)
     assert out["rel_error"][-1, 0] < out["rel_error"][0, 0]
+
+
+@pytest.mark.parametrize("out_dim", [1, 2])
+def test_stable_lr_is_the_fraction_of_the_linearised_loss_hessian_limit(out_dim):
+    """Reference: the Hessian of ``mse_loss`` on the linearised model is ``(2/(N C)) JᵀJ`` with J from
+    autograd; gradient descent on a quadratic is stable iff ``η h_max < 2``."""
+    model = make_mlp(1, 12, 2, out_dim, seed=7)
+    x = Raw(-1.0, 1.0)(grid(20))
+    jac = ref_jacobian(model, x).reshape(20 * out_dim, -1)
+    hessian = 2.0 / (20 * out_dim) * jac.T @ jac
+    h_max = float(torch.linalg.eigvalsh(hessian)[-1])
+    theta = empirical_ntk(model, x, mode="blocks")
+    for source in (theta, ntk_spectrum(theta)):
+        assert stable_lr(source, 0.4) * h_max == pytest.approx(0.8, rel=1e-9)
+    if out_dim == 1:
+        assert stable_lr(theta[:, :, 0, 0], 0.4) == pytest.approx(stable_lr(theta, 0.4), rel=1e-9)
+    r0 = model(x).detach() - torch.sin(5 * x).repeat(1, out_dim)
+    inside = linearised_residuals(theta, r0, stable_lr(theta, 0.99), 3)
+    outside = linearised_residuals(theta, r0, 1.02 * stable_lr(theta, 0.99) / 0.99, 3)
+    assert abs(inside.factors[0]) < 1 < abs(outside.factors[0])  # the top mode (null modes stay at 1)
+    assert np.abs(inside.factors).max() <= 1 + 1e-12
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ConfigError, match="fraction"):
+            stable_lr(theta, bad)
+
+
+def test_adam_equivalent_lr_matches_adams_first_step():
+    """Reference: one real ``torch.optim.Adam`` step; its first-order loss change ``g·Δθ`` equals that
+    of gradient descent at the equivalent rate, ``−η_eq ‖g‖²``."""
+    model = make_mlp(4, 16, 2, 1, seed=3)
+    x = NeRFPE(2)(grid(24))
+    y = torch.sin(2 * math.pi * 3 * grid(24))
+    lr = 1e-3
+    eta = adam_equivalent_lr(model, x, y, lr)
+    before = [p.detach().clone() for p in model.parameters()]
+    nn.functional.mse_loss(model(x), y).backward()
+    g = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt.step()
+    step = torch.cat([(p.detach() - b).reshape(-1) for p, b in zip(model.parameters(), before)])
+    assert float(g @ step) == pytest.approx(-eta * float(g @ g), rel=1e-9)
+    # Adam moves every coordinate by about lr: η_eq ≈ lr ‖g‖₁/‖g‖₂², far from lr itself
+    assert eta == pytest.approx(lr * float(g.abs().sum() / (g @ g)), rel=1e-3)
+    with pytest.raises(ConfigError, match="learning rate"):
+        adam_equivalent_lr(model, x, y, 0.0)
 
 
 def test_linearised_errors():

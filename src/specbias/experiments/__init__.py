@@ -7,6 +7,7 @@ from specbias.experiments.base import Experiment, ExperimentResult, Finding
 from specbias.experiments.density import DENSITY_EXPERIMENTS
 from specbias.experiments.density2d import DENSITY_2D_EXPERIMENTS
 from specbias.experiments.exact import EXACT_EXPERIMENTS
+from specbias.experiments.kernel import KERNEL_EXPERIMENTS
 from specbias.experiments.realdata import REALDATA_EXPERIMENTS
 from specbias.experiments.study1d import STUDY_1D_EXPERIMENTS
 from specbias.experiments.study2d import STUDY_2D_EXPERIMENTS
@@ -19,6 +20,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         *DENSITY_EXPERIMENTS,
         *DENSITY_2D_EXPERIMENTS,
         *EXACT_EXPERIMENTS,
+        *KERNEL_EXPERIMENTS,
         *REALDATA_EXPERIMENTS,
     )
 }

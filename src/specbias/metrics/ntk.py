@@ -449,29 +449,42 @@ class NTKDrift:
 
     ``rel_change = ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F``; ``subspace_change = 1 − ‖U_tᵀ U_0‖_F² / k`` for the
     top-``k`` eigenvectors (0 = same subspace, 1 = orthogonal); ``angles``: the ``k`` principal
-    angles between the two subspaces in radians, ascending.
+    angles between the two subspaces in radians, ascending; ``top_eigvals``: the ``k`` largest
+    eigenvalues of ``Θ_t``, descending (their growth is the kernel's "sharpening").
     """
 
     rel_change: float
     subspace_change: float
     angles: np.ndarray
+    top_eigvals: np.ndarray
 
 
-def ntk_drift(theta_t: Array, theta_0: Array, k: int = 10) -> NTKDrift:
-    """Relative Frobenius change of the kernel and the change of its top-``k`` eigenspace."""
+def ntk_drift(theta_t: Array, theta_0: Array, k: int = 10, spectrum_0: NTKSpectrum | None = None) -> NTKDrift:
+    """Relative Frobenius change of the kernel and the change of its top-``k`` eigenspace.
+
+    ``spectrum_0``: ``Θ_0``'s spectrum (at least ``k`` leading pairs, e.g. the full one a prediction
+    already needed) so that a run's many checkpoints decompose ``Θ_0`` once.
+    """
     mat_t, _ = _flatten_kernel(theta_t)
     mat_0, _ = _flatten_kernel(theta_0)
     if mat_t.shape != mat_0.shape:
         raise ConfigError(f"kernel shapes differ: {tuple(mat_t.shape)} vs {tuple(mat_0.shape)}")
     mat_t, mat_0 = mat_t.double(), mat_0.to(dtype=torch.float64, device=mat_t.device)
     rel = float(torch.linalg.matrix_norm(mat_t - mat_0) / torch.linalg.matrix_norm(mat_0))
-    u_t = ntk_spectrum(mat_t, k=k).flat_vecs
-    u_0 = ntk_spectrum(mat_0, k=k).flat_vecs
-    cosines = np.clip(np.linalg.svd(u_t.T @ u_0, compute_uv=False), 0.0, 1.0)
+    top_t = ntk_spectrum(mat_t, k=k)
+    spec_0 = ntk_spectrum(mat_0, k=k) if spectrum_0 is None else spectrum_0
+    u_0 = spec_0.flat_vecs[:, :k]
+    if u_0.shape != (mat_0.shape[0], k):
+        raise ConfigError(
+            f"spectrum_0 must hold at least k = {k} eigenvectors of length {mat_0.shape[0]}, "
+            f"got {spec_0.flat_vecs.shape}"
+        )
+    cosines = np.clip(np.linalg.svd(top_t.flat_vecs.T @ u_0, compute_uv=False), 0.0, 1.0)
     return NTKDrift(
         rel_change=rel,
         subspace_change=float(max(0.0, 1.0 - np.sum(cosines**2) / k)),
         angles=np.sort(np.arccos(cosines)),
+        top_eigvals=top_t.eigvals,
     )
 
 
@@ -547,6 +560,57 @@ def predict_frequency_residuals(
     rows = [frequency_convergence(target + r_t, target, freqs) for r_t in pred.residuals]
     out = {key: np.stack([row.as_dict()[key] for row in rows]) for key in rows[0].as_dict()}
     return {"steps": pred.steps, "freqs": rows[0].freqs, **out}
+
+
+def _top_eigval(theta0: Array | NTKSpectrum) -> tuple[float, int]:
+    """``(λ_max, N·C)`` of a kernel or of its spectrum (top-1 Lanczos for a kernel)."""
+    spec = theta0 if isinstance(theta0, NTKSpectrum) else ntk_spectrum(theta0, k=1)
+    return float(spec.eigvals[0]), int(spec.flat_vecs.shape[0])
+
+
+def stable_lr(theta0: Array | NTKSpectrum, fraction: float) -> float:
+    """Learning rate ``η = fraction · N C / λ_max(Θ_0)`` for full-batch gradient descent on ``mse_loss``.
+
+    The linearised model's modes decay by ``1 − 2ηλ_k/(N C)`` per step, so the dynamics are stable
+    (every ``|factor| < 1``) exactly when ``η < N C / λ_max``: the loss Hessian of the linearised
+    model, ``(2/(N C)) Jᵀ J``, has top eigenvalue ``2λ_max/(N C)`` and gradient descent needs
+    ``η < 2/h_max`` (the classical quadratic bound; Lee et al. 2019 write it ``η_crit = 2/λ_max`` for
+    the loss ``½ Σ r²``). ``fraction`` in ``(0, 1)``: the top mode's factor is ``1 − 2·fraction``.
+    ``theta0``: the kernel (``(N, N)`` or blocks) or its spectrum.
+    """
+    if not (0 < fraction < 1):
+        raise ConfigError(f"the fraction of the stability limit must be in (0, 1), got {fraction}")
+    lam, size = _top_eigval(theta0)
+    if not (math.isfinite(lam) and lam > 0):
+        raise ConfigError(f"the kernel's top eigenvalue must be finite and > 0, got {lam}")
+    return fraction * size / lam
+
+
+def adam_equivalent_lr(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, eps: float = 1e-8
+) -> float:
+    """The gradient-descent learning rate whose first step lowers ``mse_loss`` as much, to first
+    order, as Adam's first step at learning rate ``lr``.
+
+    Adam's bias-corrected first step is ``Δθ = −lr g/(|g| + ε)`` (``m̂_1 = g``, ``v̂_1 = g²``; Kingma &
+    Ba, ICLR 2015), gradient descent's is ``−η g``; equal first-order loss changes ``g·Δθ`` give
+
+        η_eq = lr · Σ_i g_i²/(|g_i| + ε) / Σ_i g_i²        (≈ lr ‖g‖₁/‖g‖₂²).
+
+    A way to put a kernel prediction, which only exists for gradient descent, next to an Adam run;
+    Adam is not gradient descent on a fixed kernel, so the comparison is not a theory of Adam.
+    """
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"learning rate must be > 0, got {lr}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        loss = nn.functional.mse_loss(model(x), y)
+        grads = torch.autograd.grad(loss, params)
+    g = torch.cat([v.detach().reshape(-1) for v in grads]).double()
+    energy = float((g * g).sum())
+    if energy == 0:
+        raise ConfigError("the loss gradient is zero: no equivalent learning rate")
+    return lr * float((g * g / (g.abs() + eps)).sum()) / energy
 
 
 # --------------------------------------------------------------------------- analytic NTK

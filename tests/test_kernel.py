@@ -1,0 +1,301 @@
+"""X5 (theory vs observed): the GD step from Θ₀, the prediction against the real network at small η
+(the loss-scaling convention), the kernel view of a finished run against slow references, the
+helpers, findings that are computed and can fail, and the experiment end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from specbias.cli import main
+from specbias.encodings import Raw
+from specbias.errors import ConfigError
+from specbias.experiments import EXPERIMENTS
+from specbias.experiments.kernel import (
+    DEPARTURE_TOL,
+    EQUIVALENT_CAP,
+    X5_PAPER,
+    X5_QUICK,
+    KernelStudy,
+    first_step_above,
+    halves,
+    initial_network,
+    kernel_findings,
+    relative_to_first,
+    trajectory,
+)
+from specbias.metrics.ntk import (
+    adam_equivalent_lr,
+    empirical_ntk,
+    func_jacobian,
+    linearised_residuals,
+    predict_frequency_residuals,
+    stable_lr,
+)
+from specbias.metrics.patterns import activation_patterns, region_counts
+from specbias.models import MLP
+from specbias.runs import RunConfig, execute_run, model_at
+from specbias.signals import ToneMixture
+from specbias.training import TrainConfig, train
+
+TINY = KernelStudy(
+    signal=ToneMixture(n=64, freqs=(3, 7, 12, 20)),
+    inputs=("raw11", "pe3"),
+    width=16,
+    depth=2,
+    gd_steps=12,
+    adam=TrainConfig(epochs=12, lr=1e-2),
+    checkpoints=5,
+    seeds=1,
+)
+
+
+def ref_ntk(model: MLP, x: torch.Tensor) -> torch.Tensor:
+    """``J Jᵀ`` from the explicit ``torch.func`` Jacobian (single output)."""
+    jac = func_jacobian(model, x)[:, 0]
+    return jac @ jac.T
+
+
+def as_float64(cfg: RunConfig) -> RunConfig:
+    return dataclasses.replace(cfg, dtype="float64")
+
+
+# --------------------------------------------------------------------------- profiles and runs
+
+
+def test_registered_with_the_issue_settings():
+    assert "X5" in EXPERIMENTS
+    p = X5_PAPER
+    assert p.inputs == ("raw01", "raw11", "pe3", "pe6", "rff10")
+    assert (p.signal.n, p.width, p.depth, p.seeds) == (2048, 128, 4, 5)
+    assert (p.adam.optimizer, p.adam.lr, p.adam.epochs, p.adam.batch_size) == ("adam", 1e-3, 500, None)
+    assert X5_QUICK.seeds == 1 and X5_QUICK.gd_steps <= 2000 and X5_QUICK.signal.n <= 2048
+    keys = [c.key() for c in TINY.runs(2)]
+    assert len(keys) == len(set(keys)) == 8
+
+
+def test_gd_runs_take_a_tenth_of_the_stability_limit_of_their_own_init():
+    """Reference: the run's real initial network (snapshot), its kernel from the explicit Jacobian and
+    ``numpy.linalg.eigvalsh``; η = 0.1·N/λ_max to 3 significant digits."""
+    state = torch.get_rng_state()
+    cfgs = TINY.runs(1)
+    assert torch.equal(torch.get_rng_state(), state)  # planning leaves the global RNG alone
+    for cfg in cfgs[:2]:
+        train_cfg = cfg.train
+        assert (train_cfg.optimizer, train_cfg.momentum, train_cfg.batch_size) == ("sgd", 0.0, None)
+        run = execute_run(dataclasses.replace(cfg, train=dataclasses.replace(train_cfg, epochs=1)))
+        model0 = model_at(cfg, run, 0, name="init")
+        rebuilt, x, _ = initial_network(cfg)
+        for a, b in zip(model0.parameters(), rebuilt.parameters()):
+            assert torch.equal(a, b)
+        lam = np.linalg.eigvalsh(ref_ntk(model0, x).numpy())[-1]
+        assert train_cfg.lr == pytest.approx(0.1 * 64 / lam, rel=5e-3)
+    assert all(c.train == TINY.adam for c in cfgs[2:])
+
+
+@pytest.mark.parametrize("out_dim", [1, 2])
+def test_prediction_matches_the_real_network_to_second_order_in_eta(out_dim):
+    """One real full-batch SGD step on ``mse_loss`` (mean over N·C) against the linearised prediction:
+    the gap is O(η²) while the step is O(η), so their ratio falls like η; a prediction with the
+    sum-over-C or ½-loss convention (a factor 2 in η) misses by the size of the step itself. (Steps
+    small enough that no pre-activation crosses zero: a crossing ReLU adds an O(η) kink error.)"""
+    x = Raw(-1.0, 1.0)(torch.linspace(0, 1, 33, dtype=torch.float64)[:-1, None])
+    y = torch.cat([torch.sin(3 * (c + 1) * x) for c in range(out_dim)], dim=1)
+    torch.manual_seed(out_dim)
+    model0 = MLP(1, 16, 2, out_dim).double()
+    theta = empirical_ntk(model0, x, mode="blocks")
+    r0 = (model0(x) - y).detach()
+    ratios, wrong = [], []
+    for fraction in (2.5e-3, 6.25e-4):
+        eta = stable_lr(theta, fraction)
+        model = MLP(1, 16, 2, out_dim).double()
+        model.load_state_dict(model0.state_dict())
+        train(model, x, y, TrainConfig(epochs=1, lr=eta, optimizer="sgd"))
+        real = (model(x) - y).detach().numpy()
+        step = np.linalg.norm(linearised_residuals(theta, r0, eta, [1]).residuals[0] - r0.numpy())
+        gap = np.linalg.norm(linearised_residuals(theta, r0, eta, [1]).residuals[0] - real)
+        off = np.linalg.norm(linearised_residuals(theta, r0, 2 * eta, [1]).residuals[0] - real)
+        ratios.append(gap / step)
+        wrong.append(off / step)
+    assert ratios[0] < 2e-3 and 0.2 < ratios[1] / ratios[0] < 0.3  # ≈ 1/4: linear in η
+    assert min(wrong) > 0.9
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def test_trajectory_of_a_gd_run_against_references():
+    cfg = as_float64(TINY.config("pe3", 0, TINY.gd_train("pe3", 0)))
+    run = execute_run(cfg)
+    traj = trajectory(cfg, run)
+    _, x, y = initial_network(cfg)
+    model0 = model_at(cfg, run, 0, name="init")
+    theta0 = ref_ntk(model0, x)
+    steps = run.get("convergence", "epochs") + 1
+    np.testing.assert_array_equal(traj.steps, steps)
+    assert traj.eta == cfg.train.lr == traj.eta_equivalent
+    lam0 = np.linalg.eigvalsh(theta0.numpy())[-1]
+    assert traj.eta_fraction == pytest.approx(0.1, rel=5e-3)  # η has 3 significant digits
+    # prediction: the linearised model's residuals, spectrum-free reference by repeated matrix steps
+    f = model0(x).detach().numpy()
+    resid, by_step = f - y, {}
+    for s in range(1, int(steps[-1]) + 1):
+        resid = resid - cfg.train.lr * 2 / 64 * theta0.numpy() @ resid
+        by_step[s] = resid.copy()
+    for j, s in enumerate(steps):
+        ref = predict_frequency_residuals(theta0, f, y, cfg.train.lr, [int(s)], run.arrays["signal/freqs"])
+        np.testing.assert_allclose(traj.predicted[j], ref["rel_error"][0], atol=1e-9)
+        spec = (
+            np.abs(np.fft.rfft(by_step[int(s)][:, 0]))[[3, 7, 12, 20]]
+            / np.abs(np.fft.rfft(y[:, 0]))[[3, 7, 12, 20]]
+        )
+        np.testing.assert_allclose(traj.predicted[j], spec, atol=1e-9)
+    np.testing.assert_allclose(traj.measured, run.get("convergence", "rel_error"))
+    np.testing.assert_allclose(traj.departure, np.abs(traj.measured - traj.predicted).mean(axis=1))
+    # kernel change at every snapshot, from the explicit Jacobian
+    for j in range(steps.size):
+        theta = ref_ntk(model_at(cfg, run, j), x).numpy()
+        drift = np.linalg.norm(theta - theta0.numpy()) / np.linalg.norm(theta0.numpy())
+        assert traj.drift[j] == pytest.approx(drift, rel=1e-9)
+        assert traj.eig_growth[j] == pytest.approx(np.linalg.eigvalsh(theta)[-1] / lam0, rel=1e-9)
+        assert 0 <= traj.subspace[j] <= 1
+    patterns = activation_patterns(model_at(cfg, run, -1), x)
+    assert traj.regions[-1] == region_counts(patterns)["all"]
+    np.testing.assert_array_equal(traj.hamming, run.get("hamming", "local_mean"))
+
+
+def test_trajectory_of_an_adam_run_uses_the_capped_equivalent_rate():
+    for label in TINY.inputs:
+        cfg = as_float64(TINY.config(label, 0, TINY.adam))
+        run = execute_run(cfg)
+        traj = trajectory(cfg, run)
+        _, x, y = initial_network(cfg)
+        model0 = model_at(cfg, run, 0, name="init")
+        eq = adam_equivalent_lr(model0, x, torch.as_tensor(y), TINY.adam.lr)
+        theta0 = empirical_ntk(model0, x)
+        assert traj.eta_equivalent == pytest.approx(eq, rel=1e-12)
+        assert traj.eta == pytest.approx(min(eq, stable_lr(theta0, EQUIVALENT_CAP)), rel=1e-9)
+        assert traj.eta_fraction <= EQUIVALENT_CAP + 1e-9
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_helpers_against_brute_force():
+    rng = np.random.default_rng(0)
+    steps = np.array([1, 2, 5, 9, 20])
+    for _ in range(50):
+        values = rng.random(5)
+        tol = rng.random()
+        loop = next((int(s) for s, v in zip(steps, values) if v > tol), None)
+        assert first_step_above(steps, values, tol) == loop
+    assert first_step_above(steps, np.array([np.nan, 0.2, 0.9, 0.1, 0.0]), 0.5) == 5
+    series = rng.random((3, 6)) + 0.1
+    expected = [[abs(v / row[0] - 1) for v in row] for row in series]
+    np.testing.assert_allclose(relative_to_first(series), expected)
+    np.testing.assert_array_equal(relative_to_first(np.array([0.0, 2.0])), [0.0, 0.0])
+    low, high = halves(np.arange(14.0))
+    assert (low, high) == (3.0, 10.0)
+
+
+def _entry(dep, drift=None, pattern=None, high=(0.1, 0.5), low=(0.9, 0.8), drift_last=1.0):
+    return {
+        "departure_step": dep,
+        "drift_step": drift,
+        "pattern_step": pattern,
+        "measured_high_last": high[0],
+        "predicted_high_last": high[1],
+        "measured_low_last": low[0],
+        "predicted_low_last": low[1],
+        "ntk_drift_last": drift_last,
+        "ntk_subspace_change_last": 0.3,
+    }
+
+
+def _findings(table) -> dict[str, bool]:
+    return {f.claim.split(" (")[0].split(":")[0]: f.holds for f in kernel_findings(table)}
+
+
+def test_findings_are_computed_and_can_fail():
+    gd = {
+        "raw01": _entry(None, pattern=2, drift_last=5.0),
+        "pe6": _entry(100, drift=40, pattern=80, drift_last=2.0),
+        "rff10": _entry(50, drift=20, pattern=50),
+    }
+    adam = {"raw01": _entry(300), "pe6": _entry(30), "rff10": _entry(10)}
+    good = _findings({"gd": gd, "adam": adam})
+    assert len(good) == 9 and all(good.values()), good
+    bad_gd = {
+        "raw01": _entry(10, pattern=20, low=(0.5, 0.9), drift_last=1.0),
+        "pe6": _entry(None, drift=40, high=(0.6, 0.5), drift_last=2.0),
+        "rff10": _entry(None, drift=60, pattern=None),
+    }
+    bad = _findings({"gd": bad_gd, "adam": {"raw01": _entry(None), "pe6": _entry(30), "rff10": _entry(10)}})
+    assert not any(bad.values()), bad
+    assert kernel_findings({}) == []
+    lone = kernel_findings({"gd": {"pe6": _entry(None)}})
+    assert [f.holds for f in lone[:3]] == [False, False, False]
+    assert "not measurable" in lone[1].detail
+
+
+# --------------------------------------------------------------------------- parameters and CLI
+
+
+def test_overrides_and_bad_values():
+    p = TINY.override(epochs=7, lr=0.02, n=128, inputs=["pe6"], width=None)
+    assert (p.gd_steps, p.adam.epochs, p.adam.lr, p.signal.n, p.inputs, p.width) == (
+        7,
+        7,
+        0.02,
+        128,
+        ("pe6",),
+        16,
+    )
+    for bad in (
+        {"gd_fraction": 1.0},
+        {"gd_fraction": 0.0},
+        {"inputs": ("raw01", "raw01")},
+        {"inputs": ("wavelet",)},
+        {"gd_steps": 0},
+        {"adam": TrainConfig(optimizer="sgd")},
+        {"adam": TrainConfig(batch_size=16)},
+    ):
+        with pytest.raises(ConfigError):
+            dataclasses.replace(TINY, **bad)
+
+
+def test_x5_end_to_end(tmp_path):
+    args = ["run", "X5", "--inputs", "raw01,pe6", "--epochs", "8", "--width", "8", "--n", "256"]
+    assert main([*args, "--seeds", "1", "--workers", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "X5/summary.json").read_text())
+    assert set(summary["kernel"]) == {"gd", "adam"}
+    for opt in ("gd", "adam"):
+        assert list(summary["kernel"][opt]) == ["raw01", "pe6"]
+        for entry in summary["kernel"][opt].values():
+            assert entry["steps"] == 8 and entry["seeds"] == 1
+            assert {"departure_step", "drift_step", "pattern_step", "ntk_drift_last"} <= set(entry)
+    assert summary["kernel"]["gd"]["pe6"]["eta_fraction_of_limit"] == pytest.approx(0.1, rel=1e-2)
+    assert summary["tolerances"]["departure"] == DEPARTURE_TOL
+    assert summary["findings"]
+    for finding in summary["findings"]:
+        assert isinstance(finding["holds"], bool) and finding["detail"]
+    names = {p.name for p in (tmp_path / "X5/figures").glob("*.png")}
+    assert names == {
+        "gd_prediction_vs_measured.png",
+        "adam_prediction_vs_measured.png",
+        "gd_departure_lineup.png",
+        "adam_departure_lineup.png",
+        "ntk_drift.png",
+    }
+    arrays = np.load(tmp_path / "X5/arrays.npz")
+    assert (
+        arrays["measured/gd/pe6"].shape
+        == arrays["predicted/gd/pe6"].shape
+        == (1, arrays["steps/gd/pe6"].size, 14)
+    )
+    assert not math.isnan(float(arrays["drift/adam/raw01"][0, -1]))
