@@ -200,7 +200,7 @@ def _geometry(study: Study2D, inputs: tuple[str, ...], epochs: int, seeds: int) 
     )
 
 
-E13_QUICK = RegionGeometry(_geometry(NATURAL_QUICK, ("pe2", "pe4", "pe8"), 100, 1), samples=200)
+E13_QUICK = RegionGeometry(_geometry(NATURAL_QUICK, ("pe2", "pe4", "pe8"), 100, 1))
 E13_PAPER = RegionGeometry(
     _geometry(NATURAL_PAPER, ("pe4", "pe8", "pe12", "pe16", "pe20"), 2500, 5), samples=1000, deep_samples=100
 )
