@@ -35,7 +35,7 @@ initialisation:
   ``EQUIVALENT_CAP`` of the stability limit so that the linear model stays bounded -- and are
   labelled "not applicable in theory".
 
-Every run carries, at one schedule (10 log-spaced steps, the middle and the last one), the
+Every run carries, at one schedule (14 log-spaced steps, the middle and the last one), the
 per-frequency convergence, the grid region count (distinct activation patterns), the local and
 global Hamming distance (spec §1.4, §1.7) and a parameter snapshot; a second snapshot before
 the first update is the initialisation. The probes see the network after the update, so checkpoint
@@ -63,23 +63,35 @@ Findings (computed from these tables, reported whichever way they come out): the
 departs within the budget for most inputs (the paper's "the NTK does not capture real network
 dynamics"); where it departs, the kernel has drifted materially by then, and so have the activation
 patterns; for the encoded inputs the measured high tones end below the prediction (the real network
-is faster than its initial kernel); the prediction holds longer for raw ``[0,1)`` than for the highest
-PE; the NTK drifts more for raw ``[0,1)`` than for the highest PE (a claim of the issue); under Adam
-the GD-kernel prediction departs no later than under GD, for every input.
+is faster than its initial kernel); for raw inputs the activation patterns change materially while
+the prediction still holds, and the real network fits the low tones no faster than predicted; the
+prediction holds longer for raw ``[0,1)`` than for the highest PE; the NTK drifts more for raw
+``[0,1)`` than for the highest PE (a claim of the issue); under Adam the GD-kernel prediction departs
+no later than under GD, for every input. Measured (quick, seeds 0-2 give the same verdicts): the
+encoded inputs depart after 31-137 steps, each after its NTK drifted past 0.1, and end with high-tone
+errors of 0.05-0.9 against predicted 0.97-1.0 (the kernel's top eigenvalue grows 13-30×); raw inputs
+never depart within 600 steps; the activation patterns of PE/RFF (one region per point throughout)
+change only at or after the departure, so the departure lines up with the kernel drift rather than
+with the regions; the NTK drifts *less* for raw ``[0,1)`` than for PE L=6 (1.6 vs 10.8). See
+``docs/metrics/ntk.md`` for the table.
 
 Profiles
 --------
 ``paper``: the 1D study's scale -- N = 2048, MLP-4×128, 5 seeds, 4,000 GD steps and Adam's 500
-epochs (a GPU job: 50 runs, and the analysis decomposes a 2048² kernel per snapshot). ``quick`` runs on
-a 2-core CPU in about 30 s: N = 256 (the tones up to 70 stay below the Nyquist limit of 128; every
-step and every kernel costs 8-64× less than at 2048; the quantities compared are per step and the
-step rate ``ηλ/N`` does not depend on N), 2,000 GD steps (PE and RFF depart within ~100-300 steps,
-raw inputs barely learn either way), Adam's 500 epochs, 1 seed.
+epochs (a GPU job: 50 runs; the analysis computes ~17 kernels of 2048² per run, 0.57 s each on one
+CPU thread, so kernels above :data:`ONE_THREAD_MAX_POINTS` points use every thread). ``quick`` runs on
+a 2-core CPU in about 30 s (27 s measured with 2 workers, 57 s with 3 seeds): N = 256 (the tones up
+to 70 stay below the Nyquist limit of 128; a step costs ~8× and a kernel ~64× less than at 2048; the
+quantities compared are per step, and the step rate ``ηλ/N`` does not depend on N), 600 GD steps
+(PE and RFF depart within ~30-140 steps and fit most tones by 600; raw inputs barely learn either
+way), Adam's 500 epochs, 1 seed, 14 log-spaced checkpoints (the parameter snapshots dominate the
+run files: ~3.5 MB per run, 7.7 MB for RFF with its 512 features; 42 MB in all).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,7 +105,9 @@ from specbias import figures
 from specbias.errors import ConfigError
 from specbias.experiments.analysis import Runs, encoding_rank, make_analysis, raw_and_encoded
 from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
+from specbias.experiments.exact import one_thread
 from specbias.metrics.ntk import (
+    NTKSpectrum,
     adam_equivalent_lr,
     empirical_ntk,
     ntk_drift,
@@ -131,6 +145,10 @@ TOP_K = 10
 """Size of the NTK eigenspace whose change is tracked."""
 INIT = "init"
 """Name of the snapshot taken before the first update (the initialisation)."""
+ONE_THREAD_MAX_POINTS = 1024
+"""Kernels of at most this many points are computed on one thread: many small products, which a second
+thread does not speed up and which spinning BLAS threads slow down 3× on a busy 2-core machine
+(measured at N = 256); larger kernels (the paper's N = 2048: 0.57 s per NTK on one thread) use them all."""
 
 
 # --------------------------------------------------------------------------- parameters
@@ -148,7 +166,7 @@ class KernelStudy:
     gd_steps: int = 4000
     gd_fraction: float = GD_FRACTION
     adam: TrainConfig = TrainConfig(epochs=500)
-    checkpoints: int = 10
+    checkpoints: int = 14
     seeds: int = 5
 
     OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "n", "inputs")
@@ -216,8 +234,14 @@ class KernelStudy:
         return [group_key(opt, label) for opt in ("gd", "adam") for label in self.inputs]
 
     def runs(self, seeds: int) -> list[RunConfig]:
-        gd = [self.config(lb, s, self.gd_train(lb, s)) for lb in self.inputs for s in range(seeds)]
+        with kernel_threads(self.signal.n):
+            gd = [self.config(lb, s, self.gd_train(lb, s)) for lb in self.inputs for s in range(seeds)]
         return gd + [self.config(lb, s, self.adam) for lb in self.inputs for s in range(seeds)]
+
+
+def kernel_threads(n_points: int) -> AbstractContextManager:
+    """One torch/BLAS thread for small kernels (:data:`ONE_THREAD_MAX_POINTS`), all of them otherwise."""
+    return one_thread() if n_points <= ONE_THREAD_MAX_POINTS else nullcontext()
 
 
 def optimiser(cfg: RunConfig) -> str:
@@ -233,21 +257,26 @@ def _key(cfg: RunConfig) -> str:
     return group_key(optimiser(cfg), cfg.input)
 
 
-def initial_network(cfg: RunConfig) -> tuple[MLP, torch.Tensor, np.ndarray]:
-    """The run's network before training, the encoded grid and the target, in float64.
-
-    The network is built exactly as :func:`~specbias.runs.execute_run` builds it (seed stream
-    ``"init"``, PyTorch's default init in float32, then copied exactly to float64); the grid is
-    encoded, rounded to the run's dtype as the network sees it, and widened. The global RNG state is
-    left as it was.
-    """
+def encoded_grid(cfg: RunConfig) -> tuple[torch.Tensor, np.ndarray]:
+    """The run's encoded grid as the network sees it (rounded to the run's dtype), widened to float64,
+    and the target."""
     sig = cfg.signal.build(cfg.seed)
-    enc = cfg.encoding()
-    x = enc(torch.as_tensor(sig.t, dtype=torch.float64)).to(getattr(torch, cfg.dtype)).double()
+    x = cfg.encoding()(torch.as_tensor(sig.t, dtype=torch.float64))
+    return x.to(getattr(torch, cfg.dtype)).double(), sig.y
+
+
+def initial_network(cfg: RunConfig) -> tuple[MLP, torch.Tensor, np.ndarray]:
+    """The run's network before training, with :func:`encoded_grid`, in float64.
+
+    Built exactly as :func:`~specbias.runs.execute_run` builds it (seed stream ``"init"``, PyTorch's
+    default init in float32, copied exactly to float64), so a run's learning rate can depend on its
+    own ``Θ₀`` before it trains (the training config plays no part). The global RNG is left alone.
+    """
+    x, y = encoded_grid(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(cfg.seed, "init"))
-        model = MLP(enc.out_dim, cfg.width, cfg.depth, sig.y.shape[1])
-    return model.double(), x, sig.y
+        model = MLP(x.shape[1], cfg.width, cfg.depth, y.shape[1])
+    return model.double(), x, y
 
 
 # --------------------------------------------------------------------------- one run
@@ -283,7 +312,7 @@ class Trajectory:
 
 
 def _kernel_change(
-    model: MLP, x: torch.Tensor, theta0: torch.Tensor, spec0: Any
+    model: MLP, x: torch.Tensor, theta0: torch.Tensor, spec0: NTKSpectrum
 ) -> tuple[float, float, float]:
     """Drift, top-``TOP_K`` eigenspace change and top-eigenvalue growth of ``model``'s NTK; NaN for a
     network whose kernel is not finite."""
@@ -296,7 +325,7 @@ def _kernel_change(
 
 def trajectory(cfg: RunConfig, run: RunData) -> Trajectory:
     """Prediction, measurement and kernel/pattern changes of one finished run (module docstring)."""
-    _, x, y = initial_network(cfg)
+    x, y = encoded_grid(cfg)
     model0 = model_at(cfg, run, 0, name=INIT)
     theta0 = empirical_ntk(model0, x)
     spec0 = ntk_spectrum(theta0)
@@ -690,7 +719,8 @@ def analyse(params: KernelStudy, runs: Runs) -> ExperimentResult:
     for key in params.group_keys():
         members = [(cfg, d) for cfg, d in usable if _key(cfg) == key]
         if members:
-            views[key] = InputView([trajectory(cfg, d) for cfg, d in members])
+            with kernel_threads(params.signal.n):
+                views[key] = InputView([trajectory(cfg, d) for cfg, d in members])
             seeds[key] = [cfg.seed for cfg, _ in members]
             freqs = members[0][1].arrays["signal/freqs"]
     table: dict[str, dict[str, dict]] = {}
@@ -721,7 +751,7 @@ def analyse(params: KernelStudy, runs: Runs) -> ExperimentResult:
 # --------------------------------------------------------------------------- registry
 
 X5_PAPER = KernelStudy()
-X5_QUICK = KernelStudy(signal=ToneMixture(n=256), gd_steps=1000, seeds=1)
+X5_QUICK = KernelStudy(signal=ToneMixture(n=256), gd_steps=600, seeds=1)
 
 KERNEL_EXPERIMENTS = (
     Experiment(

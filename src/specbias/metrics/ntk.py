@@ -33,7 +33,7 @@ largest-magnitude entry is positive. **Target alignment** (Yüce et al., CVPR 20
 Indelman 2020): ``A_k(y) = Σ_{m<k} (u_mᵀ y)² / ‖y‖²``, the fraction of the target's energy in the
 top-``k`` eigenvectors. **Drift** (Fort et al., NeurIPS 2020): ``‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F`` and the
 change of the top-``k`` eigenspace ``1 − ‖U_tᵀ U_0‖_F² / k`` (0 = same subspace, 1 = orthogonal),
-with the principal angles ``arccos σ_i(U_tᵀ U_0)``.
+with the principal angles ``arccos σ_i(U_tᵀ U_0)`` and the top-``k`` eigenvalues of ``Θ_t``.
 
 **Linearised dynamics** (Lee et al., NeurIPS 2019, "Wide Neural Networks of Any Depth Evolve as
 Linear Models Under Gradient Descent"). The trainer's loss is ``L = (1/(N C)) Σ_ic (f_ic − y_ic)²``
@@ -45,6 +45,11 @@ Linear Models Under Gradient Descent"). The trainer's loss is ``L = (1/(N C)) Σ
 mode ``k`` of the residual decaying by ``1 − 2ηλ_k/(N C)`` per step (Tancik et al. 2020 plot the
 same prediction with ``neural_tangents.predict``). :func:`predict_frequency_residuals` turns the
 predicted ``f_t = y + r_t`` into :func:`~specbias.metrics.spectrum.frequency_convergence` curves.
+The linear dynamics are stable iff every ``|1 − 2ηλ_k/(N C)| < 1``, i.e. ``η < N C/λ_max``;
+:func:`stable_lr` gives a fraction of that limit. :func:`adam_equivalent_lr` is the gradient-descent
+rate whose first step lowers the loss as much, to first order, as Adam's first step,
+``η_eq = lr Σ g²/(|g| + ε) / Σ g²`` -- a way to draw a kernel prediction next to an Adam run, not a
+theory of Adam.
 
 **Analytic infinite-width NTK** of the toolkit's ReLU MLP (arc-cosine recursion: Cho & Saul,
 NeurIPS 2009; Jacot et al. 2018; Arora et al., NeurIPS 2019, "On Exact Computation with an
