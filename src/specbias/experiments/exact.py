@@ -73,8 +73,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -82,12 +81,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from threadpoolctl import threadpool_limits
 
 from specbias import figures
 from specbias.encodings import Encoding
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import Runs, by_group, encoding_rank, make_analysis
+from specbias.experiments.analysis import Runs, by_group, encoding_rank, make_analysis, one_thread
 from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
 from specbias.experiments.density import rank_corr
 from specbias.experiments.study2d import NATURAL_PAPER, NATURAL_QUICK, Study2D
@@ -120,20 +118,6 @@ def _usable(runs: Runs, key: Any) -> tuple[dict[str, list[RunData]], dict[str, R
     """Finished runs by group, diverged ones left out, and each run's config by its key."""
     groups = {k: [d for d in v if d.meta["diverged_at"] is None] for k, v in by_group(runs, key).items()}
     return {k: v for k, v in groups.items() if v}, {c.key(): c for c, _ in runs}
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Torch and the BLAS on one thread while the geometry is computed: it is many small matrix products,
-    which a second thread does not speed up, and on a busy machine spinning BLAS threads made the X4
-    analysis 2-3× slower (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _pe_order(labels: Sequence[str]) -> list[str]:

@@ -103,9 +103,8 @@ from matplotlib.figure import Figure
 
 from specbias import figures
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import Runs, encoding_rank, make_analysis, raw_and_encoded
+from specbias.experiments.analysis import Runs, encoding_rank, make_analysis, one_thread, raw_and_encoded
 from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
-from specbias.experiments.exact import one_thread
 from specbias.metrics.ntk import (
     NTKSpectrum,
     adam_equivalent_lr,
