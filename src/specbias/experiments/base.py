@@ -74,6 +74,28 @@ class Experiment:
     analyse: Callable[[Any, Sequence[tuple[RunConfig, RunData]]], ExperimentResult]
     default_seeds: int = 5
 
+    @classmethod
+    def of(
+        cls,
+        id: str,
+        title: str,
+        claim: str,
+        quick: Any,
+        paper: Any,
+        analyse: Callable[[Any, Sequence[tuple[RunConfig, RunData]]], ExperimentResult],
+    ) -> Experiment:
+        """An experiment whose parameter objects list their own runs (``params.runs(seeds)``) and
+        whose default seed count is the quick profile's."""
+        return cls(
+            id=id,
+            title=title,
+            claim=claim,
+            profiles={"quick": quick, "paper": paper},
+            runs=lambda params, seeds: params.runs(seeds),
+            analyse=analyse,
+            default_seeds=quick.seeds,
+        )
+
     def params(self, profile: str) -> Any:
         if profile not in self.profiles:
             raise ConfigError(f"unknown profile {profile!r}; allowed: {', '.join(self.profiles)}")

@@ -878,22 +878,20 @@ X7_QUICK = Lifts(
 )
 
 DENSITY_EXPERIMENTS = (
-    Experiment(
+    Experiment.of(
         id="X6",
         title="Coordinate density (1D, N = 256 … 8192, full batch and batch 128)",
         claim="With raw coordinates the high frequencies slow down as N grows; with PE N hardly matters.",
-        profiles={"quick": X6_QUICK, "paper": X6_PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=X6_QUICK,
+        paper=X6_PAPER,
         analyse=analyse_density,
-        default_seeds=X6_QUICK.seeds,
     ),
-    Experiment(
+    Experiment.of(
         id="X7",
         title="Dimension or encoding (1D coordinate lifted to d = 2, 8, 14, 32)",
         claim="A linear lift changes nothing; what helps is an encoding that separates neighbours.",
-        profiles={"quick": X7_QUICK, "paper": X7_PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=X7_QUICK,
+        paper=X7_PAPER,
         analyse=analyse_lifts,
-        default_seeds=X7_QUICK.seeds,
     ),
 )

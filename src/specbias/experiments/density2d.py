@@ -619,14 +619,13 @@ X6B_QUICK = Density2D(
 )
 
 DENSITY_2D_EXPERIMENTS = (
-    Experiment(
+    Experiment.of(
         id="X6b",
         title="Coordinate density in 2D (one image at 32² … 256², raw vs PE, equal steps)",
         claim="With raw coordinates, more points per region means more conflicting gradients and slower "
         "high frequencies as N grows; with PE the dependence on N is weak.",
-        profiles={"quick": X6B_QUICK, "paper": X6B_PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=X6B_QUICK,
+        paper=X6B_PAPER,
         analyse=analyse_density_2d,
-        default_seeds=X6B_QUICK.seeds,
     ),
 )

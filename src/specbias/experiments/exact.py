@@ -365,7 +365,7 @@ def _section_figure(maps: dict[str, dict[str, Section]], epoch: int) -> Figure:
     """Rows: inputs; columns: slice × layers; every region a random colour (rows follow ``u₂``)."""
     kinds = list(next(iter(maps.values())))
     fig, axes = plt.subplots(
-        len(maps), len(kinds), figsize=(3.0 * len(kinds), 3.2 * len(maps)), squeeze=False
+        len(maps), len(kinds), figsize=(3.0 * len(kinds), 3.7 * len(maps)), squeeze=False
     )
     for row, (label, per_kind) in enumerate(maps.items()):
         for ax, kind in zip(axes[row], kinds):
@@ -827,31 +827,28 @@ def analyse_spatial(params: Spatial, runs: Runs) -> ExperimentResult:
 # --------------------------------------------------------------------------- registry
 
 EXACT_EXPERIMENTS = (
-    Experiment(
+    Experiment.of(
         id="E13",
         title="Inscribed spheres of activation regions (natural images)",
         claim="First-layer regions grow with L and barely change with training.",
-        profiles={"quick": E13_QUICK, "paper": E13_PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=E13_QUICK,
+        paper=E13_PAPER,
         analyse=analyse_inspheres,
-        default_seeds=E13_QUICK.seeds,
     ),
-    Experiment(
+    Experiment.of(
         id="E14",
         title="2D cross-sections of a PE network's regions",
         claim="Low L tiles every slice finely; high L leaves one large region over part of a slice.",
-        profiles={"quick": E14_QUICK, "paper": E14_PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=E14_QUICK,
+        paper=E14_PAPER,
         analyse=analyse_sections,
-        default_seeds=E14_QUICK.seeds,
     ),
-    Experiment(
+    Experiment.of(
         id="X4",
         title="Spatial information: exact region density vs local frequency (chirp, burst)",
         claim="Regions move to where the target's local frequency is high; local convergence follows them.",
-        profiles={"quick": X4_QUICK, "paper": X4_PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=X4_QUICK,
+        paper=X4_PAPER,
         analyse=analyse_spatial,
-        default_seeds=X4_QUICK.seeds,
     ),
 )

@@ -753,14 +753,13 @@ X5_PAPER = KernelStudy()
 X5_QUICK = KernelStudy(signal=ToneMixture(n=256), gd_steps=600, seeds=1)
 
 KERNEL_EXPERIMENTS = (
-    Experiment(
+    Experiment.of(
         id="X5",
         title="Theory vs observed: kernel prediction from Θ₀ against real GD and Adam dynamics (1D)",
         claim="The NTK at initialisation does not capture the real network's dynamics; where the prediction "
         "departs, the kernel and the activation regions have changed.",
-        profiles={"quick": X5_QUICK, "paper": X5_PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=X5_QUICK,
+        paper=X5_PAPER,
         analyse=analyse,
-        default_seeds=X5_QUICK.seeds,
     ),
 )

@@ -430,14 +430,13 @@ QUICK = RealData(
 
 
 def _experiment(exp_id: str, title: str, claim: str, parts: tuple[str, ...]) -> Experiment:
-    return Experiment(
+    return Experiment.of(
         id=exp_id,
         title=title,
         claim=claim,
-        profiles={"quick": QUICK, "paper": PAPER},
-        runs=lambda p, s: p.runs(s),
+        quick=QUICK,
+        paper=PAPER,
         analyse=_analysis(exp_id, parts),
-        default_seeds=QUICK.seeds,
     )
 
 
