@@ -291,8 +291,16 @@ def test_x5_end_to_end(tmp_path):
         "gd_departure_lineup.png",
         "adam_departure_lineup.png",
         "ntk_drift.png",
+        "kernel_at_init.png",
     }
     arrays = np.load(tmp_path / "X5/arrays.npz")
+    # the saved Θ₀ view: full spectrum, alignment ending at the whole target, top modes as signals
+    eigvals, align = arrays["init_eigvals/gd/pe6"][0], arrays["init_alignment/gd/pe6"][0]
+    assert eigvals.shape == align.shape == (256,) and (np.diff(eigvals) <= 0).all()
+    assert align[-1] == pytest.approx(1.0, rel=1e-9) and (np.diff(align) >= -1e-12).all()
+    assert arrays["init_modes/gd/pe6"].shape == (1, 256, 4)
+    entry = summary["kernel"]["gd"]["pe6"]
+    assert entry["init_target_alignment_top10"] == pytest.approx(align[9])
     assert (
         arrays["measured/gd/pe6"].shape
         == arrays["predicted/gd/pe6"].shape

@@ -108,6 +108,7 @@ from specbias.experiments.base import Experiment, ExperimentResult, Finding, che
 from specbias.metrics.ntk import (
     NTKSpectrum,
     adam_equivalent_lr,
+    alignment_curve,
     empirical_ntk,
     ntk_drift,
     ntk_spectrum,
@@ -142,6 +143,8 @@ MATERIAL = 0.1
 the first step, or an NTK drift ``‖Θ_t − Θ₀‖_F/‖Θ₀‖_F`` above 0.1."""
 TOP_K = 10
 """Size of the NTK eigenspace whose change is tracked."""
+SHOWN_MODES = 4
+"""Eigenvectors of ``Θ₀`` drawn (and saved) per input."""
 INIT = "init"
 """Name of the snapshot taken before the first update (the initialisation)."""
 ONE_THREAD_MAX_POINTS = 1024
@@ -289,7 +292,9 @@ class Trajectory:
     rate of the prediction, ``eta_fraction = η λ_max(Θ₀)/(N C)``, ``eta_equivalent``: Adam's
     uncapped equivalent rate (``eta`` for gradient descent); ``drift``, ``subspace``, ``eig_growth``:
     ``‖Θ_t − Θ₀‖/‖Θ₀‖``, top-10 eigenspace change, ``λ_max(Θ_t)/λ_max(Θ₀)``; ``regions``,
-    ``hamming``: grid region count and mean local Hamming distance.
+    ``hamming``: grid region count and mean local Hamming distance; ``eigvals0``, ``modes0``,
+    ``alignment0``: ``Θ₀``'s eigenvalues (descending), its top :data:`SHOWN_MODES` eigenvectors as
+    signals over ``t`` ``(N, M)``, and the target's alignment ``A_k(y)`` for ``k = 1..N``.
     """
 
     steps: np.ndarray
@@ -303,6 +308,9 @@ class Trajectory:
     eig_growth: np.ndarray
     regions: np.ndarray
     hamming: np.ndarray
+    eigvals0: np.ndarray
+    modes0: np.ndarray
+    alignment0: np.ndarray
 
     @property
     def departure(self) -> np.ndarray:
@@ -354,6 +362,9 @@ def trajectory(cfg: RunConfig, run: RunData) -> Trajectory:
         eig_growth=changes[:, 2],
         regions=run.get("regions", "all").astype(np.float64),
         hamming=run.get("hamming", "local_mean").astype(np.float64),
+        eigvals0=spec0.eigvals,
+        modes0=spec0.eigvecs[:, :SHOWN_MODES],
+        alignment0=alignment_curve(spec0, y),
     )
 
 
@@ -430,6 +441,7 @@ class InputView:
             "predicted_low_last": pred_low,
             "measured_high_last": meas_high,
             "predicted_high_last": pred_high,
+            f"init_target_alignment_top{TOP_K}": float(self.stack("alignment0")[:, TOP_K - 1].mean()),
             "steps": int(steps[-1]),
             "seeds": len(self.trajectories),
         }
@@ -677,6 +689,32 @@ def drift_figure(views: dict[str, InputView]) -> Figure:
     return fig
 
 
+def init_kernel_figure(views: dict[str, InputView], t: np.ndarray) -> Figure:
+    """``Θ₀`` per input (gradient-descent runs, seed 0): its normalised spectrum ``λ_i/λ_1``, the
+    target's alignment ``A_k(y)`` (energy fraction in the top ``k`` eigenvectors; a kernel whose top
+    modes hold the target fits it fast in the linearised regime), and its top eigenvectors as signals
+    over ``t`` -- smooth, low-frequency modes for raw inputs, oscillating ones under an encoding."""
+    gd = {k.split("/", 1)[1]: v.trajectories[0] for k, v in views.items() if k.startswith("gd/")}
+    fig, axes = _panels(2 + len(gd), width=4.4, height=3.2, ncols=4)
+    palette = figures.colors(list(gd))
+    for label, traj in gd.items():
+        ranks = np.arange(1, traj.eigvals0.size + 1)
+        spectrum = np.clip(traj.eigvals0 / traj.eigvals0[0], 1e-16, None)
+        axes[0].loglog(ranks, spectrum, color=palette[label], label=figures.input_title(label))
+        axes[1].semilogx(ranks, traj.alignment0, color=palette[label], label=figures.input_title(label))
+    axes[0].set(title="Θ₀ spectrum", xlabel="eigenvalue rank i", ylabel="λ_i / λ_1")
+    axes[1].set(title="target alignment A_k(y)", xlabel="top k eigenvectors", ylabel="fraction of ‖y‖²")
+    axes[0].legend(fontsize=6)
+    for ax, (label, traj) in zip(axes[2:], gd.items()):
+        for m in range(traj.modes0.shape[1]):
+            mode = traj.modes0[:, m]
+            ax.plot(t, mode / (np.abs(mode).max() or 1.0) - 2.2 * m, lw=0.8, label=f"mode {m + 1}")
+        ax.set(title=f"{figures.input_title(label)}: top Θ₀ eigenvectors", xlabel="t", yticks=[])
+    fig.suptitle("The kernel at initialisation (full-batch GD runs, seed 0)")
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- analysis
 
 
@@ -743,6 +781,12 @@ def analyse(params: KernelStudy, runs: Runs) -> ExperimentResult:
             result.figures[f"{opt}_departure_lineup"] = lineup_figure(group, entries, title)
     if views:
         result.figures["ntk_drift"] = drift_figure(views)
+        if any(k.startswith("gd/") for k in views):
+            result.figures["kernel_at_init"] = init_kernel_figure(views, params.signal.build(0).t.reshape(-1))
+            for key, view in views.items():
+                result.arrays[f"init_eigvals/{key}"] = view.stack("eigvals0")
+                result.arrays[f"init_alignment/{key}"] = view.stack("alignment0")
+                result.arrays[f"init_modes/{key}"] = view.stack("modes0")
     result.findings += kernel_findings(table)
     return result
 
