@@ -227,7 +227,7 @@ def test_findings_not_measurable_do_not_hold():
     never = [_entry(n, 0.8, 0.8, 0.9, 2, 3, {"0-4": None}, {"0-4": None}) for n in ns]
     found = density_2d_findings({"pe5": dict(zip(("32", "64"), never))}, BUDGET)
     assert [f.holds for f in found] == [False, False]
-    assert "not measurable" in found[0].detail
+    assert "not measurable: no band reached rel. energy 0.1 at every N" in found[0].detail
 
 
 # --------------------------------------------------------------------------- end to end

@@ -410,14 +410,19 @@ def weak(claim: str, xs: Sequence[int], values: Sequence[float]) -> Finding:
 
 
 def common_trend(
-    claim: str, xs: Sequence[int], blocks: Sequence[dict], field: str, rises: bool | None
+    claim: str,
+    xs: Sequence[int],
+    blocks: Sequence[dict],
+    field: str,
+    rises: bool | None,
+    converged: str = "target frequency reached rel. error 0.1",
 ) -> Finding:
     """:func:`trend` (``rises`` True or False) or :func:`weak` (``rises=None``) of the mean of ``field``
-    (epochs or steps to rel. error 0.1) over the frequencies converged at every ``x``; a claim that
-    cannot be measured (no such frequency) does not hold."""
+    (epochs or steps to convergence) over the frequencies (or bands) converged at every ``x``; a claim
+    that cannot be measured (none such; ``converged`` says what converging means) does not hold."""
     common = [k for k in blocks[0][field] if all(b[field][k] is not None for b in blocks)]
     if not common:
-        return Finding(claim, False, "not measurable: no target frequency reached rel. error 0.1 at every N")
+        return Finding(claim, False, f"not measurable: no {converged} at every N")
     values = [float(np.mean([b[field][k] for k in common])) for b in blocks]
     out = weak(claim, xs, values) if rises is None else trend(claim, xs, values, rises)
     out.detail = f"mean over k ∈ {{{', '.join(common)}}}; {out.detail}"

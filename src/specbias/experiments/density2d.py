@@ -110,6 +110,8 @@ from specbias.training import Schedule, TrainConfig
 
 BAND_THRESHOLD = 0.1
 """A band is *converged* once its relative residual energy ``E_b(f − y)/E_b(y)`` is below this."""
+CONVERGED = f"band reached rel. energy {BAND_THRESHOLD:g}"
+"""What converging means, for the findings that cannot be measured."""
 EPOCHS_FIELD = f"epochs_to_rel_energy_{BAND_THRESHOLD:g}"
 STEPS_FIELD = f"steps_to_rel_energy_{BAND_THRESHOLD:g}"
 
@@ -405,6 +407,7 @@ def _raw_findings(name: str, ns: list[int], blocks: list[dict], budget: Budget) 
             blocks,
             STEPS_FIELD,
             rises=True,
+            converged=CONVERGED,
         ),
     ]
     claims = (
@@ -429,7 +432,12 @@ def _pe_findings(name: str, ns: list[int], blocks: list[dict]) -> list[Finding]:
     """PE: per step N hardly matters; per epoch denser grids converge sooner (more steps)."""
     return [
         common_trend(
-            f"{name}: per step, the steps to converge hardly depend on N", ns, blocks, STEPS_FIELD, None
+            f"{name}: per step, the steps to converge hardly depend on N",
+            ns,
+            blocks,
+            STEPS_FIELD,
+            None,
+            converged=CONVERGED,
         ),
         common_trend(
             f"{name}: per epoch, convergence gets faster as N grows (more steps per epoch)",
@@ -437,6 +445,7 @@ def _pe_findings(name: str, ns: list[int], blocks: list[dict]) -> list[Finding]:
             blocks,
             EPOCHS_FIELD,
             rises=False,
+            converged=CONVERGED,
         ),
     ]
 
