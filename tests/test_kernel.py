@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -17,15 +18,22 @@ from specbias.encodings import Raw
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS
 from specbias.experiments.kernel import (
+    _OPT_TITLE,
     DEPARTURE_TOL,
     EQUIVALENT_CAP,
     X5_PAPER,
     X5_QUICK,
+    InputView,
     KernelStudy,
+    Trajectory,
+    drift_figure,
     first_step_above,
     halves,
+    init_kernel_figure,
     initial_network,
     kernel_findings,
+    lineup_figure,
+    overlay_figure,
     relative_to_first,
     trajectory,
 )
@@ -241,6 +249,61 @@ def test_findings_are_computed_and_can_fail():
     lone = kernel_findings({"gd": {"pe6": _entry(None)}})
     assert [f.holds for f in lone[:3]] == [False, False, False]
     assert "not measurable" in lone[1].detail
+
+
+def _fake_trajectory(steps: np.ndarray, n: int = 32, tones: int = 4) -> Trajectory:
+    rng = np.random.default_rng(0)
+    j = steps.size
+    return Trajectory(
+        steps=steps,
+        measured=rng.random((j, tones)),
+        predicted=rng.random((j, tones)),
+        eta=0.1,
+        eta_fraction=0.1,
+        eta_equivalent=0.1,
+        drift=rng.random(j) + 0.01,
+        subspace=rng.random(j),
+        eig_growth=rng.random(j) + 1.0,
+        regions=rng.integers(1, 50, j).astype(float),
+        hamming=rng.random(j) + 1.0,
+        eigvals0=np.sort(rng.random(n))[::-1] + 1e-3,
+        modes0=rng.normal(size=(n, 4)),
+        alignment0=np.linspace(0, 1, n),
+    )
+
+
+def _overlaps(boxes) -> bool:
+    return any(a.overlaps(b) for q, a in enumerate(boxes) for b in boxes[q + 1 :])
+
+
+@pytest.mark.parametrize("last", [8, 4000])
+def test_figures_keep_titles_inside_and_step_labels_apart(last):
+    """One input (the narrowest figure) and a short or a long run: the wrapped title stays inside the
+    figure and the step-axis tick labels do not overlap (a run of 8 steps used to draw 2×10⁰, 3×10⁰,
+    4×10⁰ on top of each other and the Adam title ran off both edges)."""
+    steps = np.unique(np.geomspace(1, last, 14).astype(int))
+    views = {"adam/pe6": InputView([_fake_trajectory(steps)]), "gd/pe6": InputView([_fake_trajectory(steps)])}
+    entries = {"adam/pe6": {"departure_step": int(steps[2])}, "gd/pe6": {"departure_step": None}}
+    one = {"adam/pe6": views["adam/pe6"]}
+    figs = [
+        overlay_figure(one, entries, np.array([3, 7, 12, 20]), _OPT_TITLE["adam"]),
+        lineup_figure(one, entries, _OPT_TITLE["adam"]),
+        drift_figure(views),
+        init_kernel_figure({"gd/pe6": views["gd/pe6"]}, np.linspace(0, 1, 32)),
+    ]
+    for fig in figs:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        title = fig.get_suptitle() and fig._suptitle.get_window_extent(renderer)
+        assert title.x0 >= 0 and title.x1 <= fig.bbox.width, fig.get_suptitle()
+        for ax in fig.axes:
+            if ax.get_xscale() != "log" or ax.get_xlabel() != "gradient step":
+                continue
+            labels = [t for t in ax.get_xticklabels(which="both") if t.get_visible() and t.get_text()]
+            lo, hi = ax.get_xlim()
+            shown = [t.get_window_extent(renderer) for t in labels if lo <= t.get_position()[0] <= hi]
+            assert len(shown) >= 2 and not _overlaps(shown), [t.get_text() for t in labels]
+        plt.close(fig)
 
 
 # --------------------------------------------------------------------------- parameters and CLI

@@ -91,6 +91,7 @@ run files: ~3.5 MB per run, 7.7 MB for RFF with its 512 features; 42 MB in all).
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -100,6 +101,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from specbias import figures
 from specbias.errors import ConfigError
@@ -590,13 +592,25 @@ _OPT_TITLE = {
 
 
 def _panels(n: int, width: float = 4.4, height: float = 3.4, ncols: int = 3) -> tuple[Figure, list[Axes]]:
-    cols = min(n, ncols)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    flat = list(axes.ravel())
-    for ax in flat[n:]:
-        ax.remove()
-    return fig, flat[:n]
+    axes = figures._grid(n, width, height, ncols)
+    return axes[0].figure, axes
+
+
+def _step_axis(ax: Axes) -> None:
+    """A log-scaled gradient-step axis labelled 1, 3, 10, 30, ... (no crowded minor labels when the
+    run spans less than a decade)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("gradient step")
+
+
+def _suptitle(fig: Figure, *lines: str) -> None:
+    """A figure title, each line wrapped to the figure's width (about 10 characters per inch at the
+    default 12 pt), so that no title runs off a narrow figure."""
+    width = max(20, int(fig.get_figwidth() * 10))
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in lines))
 
 
 def _mark_departure(ax: Axes, step: int | None) -> None:
@@ -617,13 +631,12 @@ def overlay_figure(
             ax.plot(view.steps, meas[:, q], color=c, lw=1.2, label=f"k={k}" if q % 3 == 0 else None)
             ax.plot(view.steps, pred[:, q], color=c, lw=1.0, ls="--")
         _mark_departure(ax, entries[label]["departure_step"])
-        ax.set_xscale("log")
+        _step_axis(ax)
         ax.set_title(figures.input_title(label.split("/", 1)[1]))
-        ax.set_xlabel("gradient step")
         ax.set_ylabel("relative error |R(k)|/|Y(k)|")
     axes[0].legend(fontsize=6, ncol=2, loc="lower left")
-    fig.suptitle(
-        f"{title}: measured (solid) vs kernel prediction from Θ₀ (dashed); low k purple, high k yellow"
+    _suptitle(
+        fig, title, "measured (solid) vs kernel prediction from Θ₀ (dashed); low k purple, high k yellow"
     )
     fig.tight_layout()
     return fig
@@ -648,12 +661,11 @@ def lineup_figure(views: dict[str, InputView], entries: dict[str, dict], title: 
         ax.axhline(DEPARTURE_TOL, color="black", ls="--", lw=0.7)
         ax.axhline(MATERIAL, color="grey", ls="--", lw=0.7)
         _mark_departure(ax, entries[label]["departure_step"])
-        ax.set_xscale("log")
+        _step_axis(ax)
         ax.set_yscale("log")
         ax.set_title(figures.input_title(label.split("/", 1)[1]))
-        ax.set_xlabel("gradient step")
     axes[0].legend(fontsize=6, loc="upper left")
-    fig.suptitle(f"{title}: where the prediction departs vs kernel and activation-pattern change")
+    _suptitle(fig, title, "where the prediction departs vs kernel and activation-pattern change")
     fig.tight_layout()
     return fig
 
@@ -678,13 +690,12 @@ def drift_figure(views: dict[str, InputView]) -> Figure:
                 ls="-" if opt == "gd" else "--",
                 label=f"{figures.input_title(label)} ({'GD' if opt == 'gd' else 'Adam'})",
             )
-        ax.set_xscale("log")
+        _step_axis(ax)
         if name != "ntk_subspace_change":
             ax.set_yscale("log")
-        ax.set_xlabel("gradient step")
         ax.set_title(text)
     axes[0].legend(fontsize=6)
-    fig.suptitle("NTK drift during training per input (GD solid, Adam dashed; mean over seeds)")
+    _suptitle(fig, "NTK drift during training per input (GD solid, Adam dashed; mean over seeds)")
     fig.tight_layout()
     return fig
 
@@ -708,9 +719,14 @@ def init_kernel_figure(views: dict[str, InputView], t: np.ndarray) -> Figure:
     for ax, (label, traj) in zip(axes[2:], gd.items()):
         for m in range(traj.modes0.shape[1]):
             mode = traj.modes0[:, m]
-            ax.plot(t, mode / (np.abs(mode).max() or 1.0) - 2.2 * m, lw=0.8, label=f"mode {m + 1}")
-        ax.set(title=f"{figures.input_title(label)}: top Θ₀ eigenvectors", xlabel="t", yticks=[])
-    fig.suptitle("The kernel at initialisation (full-batch GD runs, seed 0)")
+            ax.plot(t, mode / (np.abs(mode).max() or 1.0) - 2.2 * m, lw=0.8)
+        ax.set(
+            title=f"{figures.input_title(label)}: top Θ₀ eigenvectors",
+            xlabel="t",
+            ylabel=f"modes 1-{traj.modes0.shape[1]}, top to bottom",
+            yticks=[],
+        )
+    _suptitle(fig, "The kernel at initialisation (full-batch GD runs, seed 0)")
     fig.tight_layout()
     return fig
 
