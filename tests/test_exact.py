@@ -107,14 +107,17 @@ def test_section_findings_are_computed_and_can_fail():
     assert fails == [False, False, False, False]
 
 
-def _radius_summary(medians: dict[str, tuple[float, float]]) -> dict:
-    def stats(m: float) -> dict:
-        return {"median": m, "iqr": m / 4, "q90": 1.5 * m, "mean": m, "q10": m / 2}
+def _radius_summary(medians: dict[str, tuple[float, float]], tail: tuple[float, float] = (1.5, 1.5)) -> dict:
+    """Checkpoints "a" and "b"; ``tail``: the 90th percentile over the median at each."""
+
+    def stats(m: float, t: float) -> dict:
+        return {"median": m, "iqr": m / 4, "q90": t * m, "mean": m, "q10": m / 2}
 
     return {
         label: {
             "radius": {
-                kind: {"a": stats(m0), "b": stats(m1)} for kind in ("first/off", "first/on", "all/off")
+                kind: {"a": stats(m0, tail[0]), "b": stats(m1, tail[1])}
+                for kind in ("first/off", "first/on", "all/off")
             }
         }
         for label, (m0, m1) in medians.items()
@@ -131,6 +134,19 @@ def test_radius_findings_are_computed_and_can_fail():
     assert not any(f.holds for f in results)
     single = _radius_findings(grows, ["pe8"], "a", "a")  # one input, one checkpoint: nothing to compare
     assert single == []
+
+
+def test_heavier_tail_is_a_change_of_shape_not_of_scale():
+    """Every radius 5 % larger moves the 90th percentile but leaves the tail's weight as it was; a 90th
+    percentile further from an unchanged median is a heavier tail."""
+
+    def heavier(summary: dict) -> bool:
+        found = _radius_findings(summary, ["pe4", "pe8"], "a", "b")
+        return next(f.holds for f in found if f.claim.startswith("after training the right tail"))
+
+    assert not heavier(_radius_summary({"pe4": (0.1, 0.105), "pe8": (0.2, 0.21)}))
+    assert heavier(_radius_summary({"pe4": (0.1, 0.1), "pe8": (0.2, 0.2)}, tail=(1.5, 1.6)))
+    assert not heavier(_radius_summary({"pe4": (0.1, 0.1), "pe8": (0.2, 0.22)}, tail=(1.5, 1.4)))
 
 
 def test_bad_parameters_raise_config_error():

@@ -64,14 +64,35 @@ def test_lp_radius_equals_vertex_enumeration(d, m, seed):
     assert np.all(pts @ A.T <= b + 1e-8) and np.all(np.abs(pts) <= 1 + 1e-8)
 
 
-def test_cutting_planes_reach_the_one_lp_optimum_on_full_regions():
-    model = make_model(8, width=24, depth=3, seed=4)
+@pytest.mark.parametrize(("layers", "width"), [("all", 24), ("first", 64)])
+def test_cutting_planes_reach_the_one_lp_optimum(layers, width):
+    model = make_model(8, width=width, depth=3, seed=4)
     rng = np.random.default_rng(0)
     for p in off_manifold_points(rng, 8, 8):
-        one = region_ball(model, p, "all")
-        cut = region_ball(model, p, "all", start=10)
+        one = region_ball(model, p, layers)
+        cut = region_ball(model, p, layers, start=10)
         np.testing.assert_allclose(cut.radius, one.radius, rtol=1e-7, atol=1e-10)
-    assert inspheres(model, p[None], "all").radii[0] == pytest.approx(one.radius, rel=1e-7)
+        np.testing.assert_allclose(cut.center, one.center, atol=1e-6)
+    # inspheres' own start (4·(d + 1) = 36 rows) is below the row count, so it cuts too
+    assert local_constraints(model, p, layers)[0].shape[0] > 36
+    assert inspheres(model, p[None], layers).radii[0] == pytest.approx(one.radius, rel=1e-7)
+
+
+def test_cutting_planes_without_a_box_fall_back_from_an_unbounded_relaxation():
+    """Without the cube, a start of fewer than d + 1 rows is an unbounded LP: every row is then used,
+    and the result is the one-LP optimum, an unbounded cell included."""
+    model = make_model(3, width=40, depth=1, seed=6)
+    rng = np.random.default_rng(6)
+    radii = []
+    for p in off_manifold_points(rng, 12, 3):
+        A, b = local_constraints(model, p)
+        one = chebyshev_ball(A, b, box=None)
+        cut = chebyshev_ball(A, b, box=None, near=p, start=3)
+        np.testing.assert_allclose(cut.radius, one.radius, rtol=1e-7)
+        radii.append(one.radius)
+    assert np.isfinite(radii).any()
+    wedge = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    assert chebyshev_ball(wedge, np.ones(3), box=None, near=np.zeros(2), start=1).radius == np.inf
 
 
 @pytest.mark.parametrize("layers", ["first", "all"])

@@ -69,12 +69,31 @@ def test_section_map_and_exact_partition_agree_with_the_network():
     assert sec.largest_share() == pytest.approx(part.areas.max() / 4)
 
 
-def test_first_layer_slice_is_a_line_arrangement():
-    """With n lines in general position, the square holds at most 1 + n + n(n−1)/2 cells."""
-    model = make_model(width=10, seed=1)
-    sec = section(model, "low", "first", size=32)
-    assert sec.partition.n_regions <= 1 + 10 + 45
+def arrangement_cells(w: np.ndarray, b: np.ndarray) -> int:
+    """Cells of the lines ``w_i·u + b_i = 0`` (general position) inside the open square ``(−1, 1)²``, by
+    Euler's formula: 1 + (lines crossing the square) + (crossings of two lines inside the square)."""
+    corners = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    values = corners @ w.T + b
+    crossing = (values.min(axis=0) < 0) & (values.max(axis=0) > 0)
+    inside = 0
+    for i in range(len(b)):
+        for j in range(i + 1, len(b)):
+            u = np.linalg.solve(w[[i, j]], -b[[i, j]])
+            inside += bool(np.all(np.abs(u) < 1))
+    return 1 + int(crossing.sum()) + inside
+
+
+@pytest.mark.parametrize(("which", "seed"), [("low", 1), ("high", 2), ("low", 7)])
+def test_first_layer_slice_is_the_line_arrangement(which, seed):
+    """The exact first-layer partition has exactly the cells of the arrangement of the plane's lines."""
+    model = make_model(width=10, seed=seed)
+    sec = section(model, which, "first", size=32)
+    slots = list(slice_slots(16, which))
+    with torch.no_grad():
+        w, b = model.layers[0].weight[:, slots].numpy(), model.layers[0].bias.numpy()
+    assert sec.partition.n_regions == arrangement_cells(w, b)
     assert sec.partition.patterns.widths == [10]
+    assert sec.grid_count <= sec.partition.n_regions
 
 
 def test_bad_values_raise_config_error():
