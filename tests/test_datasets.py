@@ -109,8 +109,16 @@ def test_digest_follows_the_file_contents(tmp_path):
     path = save(tmp_path / "d.npz", X=images(12, (8, 8)), y=np.arange(12) % 3)
     first = DataSpec.of(path)
     assert DataSpec.of(path) == first
+    first.load(0)
     save(tmp_path / "d.npz", X=images(12, (8, 8), seed=5), y=np.arange(12) % 3)
     assert DataSpec.of(path).digest != first.digest
+    # a spec (a run's cache key) made from the old file does not silently train on the new one
+    with pytest.raises(ConfigError, match="changed since the run was planned") as exc:
+        first.load(0)
+    assert "\n" not in str(exc.value)
+    (tmp_path / "d.npz").unlink()
+    with pytest.raises(ConfigError, match="no such file"):
+        first.load(0)
 
 
 GOOD_X, GOOD_Y = images(12, (8, 8)), np.arange(12) % 3
@@ -125,6 +133,9 @@ GOOD_X, GOOD_Y = images(12, (8, 8)), np.arange(12) % 3
         ({"X": GOOD_X.reshape(12, 64)[:, :60], "y": GOOD_Y}, "not a square image"),
         ({"X": GOOD_X[:, :, :, None, None], "y": GOOD_Y}, "has shape (12, 8, 8, 1, 1)"),
         ({"X": GOOD_X, "y": np.zeros(12, int)}, "at least 2 classes"),
+        ({"X": np.float64(3.0), "y": GOOD_Y}, "non-empty array of real numbers, got float64 of shape ()"),
+        ({"X": GOOD_X + 1j, "y": GOOD_Y}, "real numbers, got complex128"),
+        ({"X": np.array(["a"] * 12), "y": GOOD_Y}, "real numbers, got <U1"),
         ({"X": np.full((12, 8, 8), np.nan), "y": GOOD_Y}, "NaN or infinite"),
         ({"X": np.zeros((12, 8, 8)), "y": GOOD_Y}, "constant"),
         ({"X": GOOD_X, "y": GOOD_Y, "X_test": GOOD_X}, "X_test and y_test come together"),

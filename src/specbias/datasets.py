@@ -92,8 +92,11 @@ def _labels(y: np.ndarray, n: int, what: str) -> np.ndarray:
 
 
 def _numeric(x: np.ndarray, what: str) -> np.ndarray:
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.shape[0] < 1:
-        raise ConfigError(f"{what} must be a non-empty numeric array, got {x.dtype} of shape {x.shape}")
+    real = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == bool
+    if not real or x.ndim == 0 or x.shape[0] < 1:
+        raise ConfigError(
+            f"{what} must be a non-empty array of real numbers, got {x.dtype} of shape {x.shape}"
+        )
     if not np.isfinite(x).all():
         raise ConfigError(f"{what} holds NaN or infinite values")
     return x
@@ -222,7 +225,16 @@ class DataSpec:
         )
 
     def load(self, seed: int) -> Dataset:
-        """Read, normalise to ``[-1, 1]`` and split (the stream ``(seed, "split")``)."""
+        """Read, normalise to ``[-1, 1]`` and split (the stream ``(seed, "split")``); ConfigError if
+        the file is no longer the one this spec (and so the run's cache key) was made from."""
+        if self.source != DIGITS:
+            if not Path(self.source).is_file():
+                raise ConfigError(f"--data {self.source!r}: no such file")
+            if file_digest(self.source) != self.digest:
+                raise ConfigError(
+                    f"--data {self.source!r} changed since the run was planned (digest {self.digest}); "
+                    "plan the run again"
+                )
         raw = read_digits() if self.source == DIGITS else read_npz(self.source)
         if raw.x_test is None:
             train, test = split(raw.x.shape[0], self.test_fraction, rng_for(seed, "split"))
