@@ -90,6 +90,8 @@ def test_key_json_and_label(tiny):
         ({"train": TrainConfig(batching="fixed")}, "reshuffle"),
         ({"pairs": KnnSpec(anchors=5, k=48)}, "1 <= k < 48"),
         ({"pairs": KnnSpec(anchors=0, k=2)}, "anchors >= 1"),
+        ({"pairs": KnnSpec(anchors=5, k=2.5)}, "integer anchors .* k=2.5"),
+        ({"pairs": KnnSpec(anchors=5.0, k=2)}, "anchors=5.0"),
     ],
 )
 def test_bad_runs_raise(tiny, kwargs, needle):

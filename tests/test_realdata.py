@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from specbias.experiments.realdata import (
     PAPER,
     QUICK,
     _confusion_findings,
+    _curves,
     _hamming_findings,
 )
 from specbias.pipeline import execute, plan
@@ -69,7 +71,10 @@ def test_the_three_experiments_share_runs():
         ({"width": 0}, "width must be"),
         ({"seeds": 0}, "seeds must be"),
         ({"hamming_every": 0}, "hamming_every must be"),
-        ({"confusion_epoch": -1}, "confusion epoch"),
+        ({"hamming_every": 2.5}, "hamming_every must be an integer >= 1, got 2.5"),
+        ({"seeds": 1.5}, "seeds must be an integer"),
+        ({"confusion_epoch": -1}, "confusion_epoch must be an integer >= 0"),
+        ({"confusion_epoch": 24.0}, "confusion_epoch must be an integer"),
         ({"mode": "loose"}, "mode must be"),
     ],
 )
@@ -110,13 +115,13 @@ def test_end_to_end_on_a_small_npz(tiny_npz, tmp_path):
     assert {row[4] for row in e19.rows} >= {"curve", "train_loss"}
 
 
-def fake_run(local: np.ndarray, far: np.ndarray) -> RunData:
+def fake_run(local: np.ndarray, far: np.ndarray, different_class: bool = True) -> RunData:
     arrays = {
         "confusion/local_cos": local[None],
         "confusion/global_cos": far[None],
         "confusion/epochs": np.array([0]),
     }
-    return RunData(arrays, {"model": "mlp", "seed": 0})
+    return RunData(arrays, {"model": "mlp", "seed": 0, "different_class": different_class})
 
 
 def test_confusion_findings_follow_the_data():
@@ -130,6 +135,43 @@ def test_confusion_findings_follow_the_data():
     shifted = fake_run(rng.normal(-0.5, 0.1, 500), rng.normal(0.3, 0.3, 500))
     holds = [f.holds for f in _confusion_findings("E17", {"x": [shifted]}, {"x": {}}).findings]
     assert holds == [True, False, False, True]
+    claims = [f.claim for f in _confusion_findings("E17", {"x": [shifted]}, {"x": {}}).findings]
+    assert "different-class neighbours are more confused" in claims[3]
+    loose = fake_run(rng.normal(0, 0.1, 500), rng.normal(0, 0.05, 500), different_class=False)
+    claims = [f.claim for f in _confusion_findings("E17", {"x": [loose]}, {"x": {}}).findings]
+    assert not any("different-class" in c or "another class" in c for c in claims), claims
+
+
+def curve_run(seed: int, train_loss, test_loss, test_acc) -> RunData:
+    n = len(train_loss)
+    arrays = {
+        "curves/epochs": np.arange(n),
+        "curves/train_loss": np.asarray(train_loss, float),
+        "curves/test_loss": np.asarray(test_loss, float),
+        "curves/train_acc": np.linspace(0.1, 1.0, n),
+        "curves/test_acc": np.asarray(test_acc, float),
+    }
+    return RunData(arrays, {"model": "mlp", "seed": seed, "n_classes": 10})
+
+
+def test_curves_findings_and_summary_follow_the_data():
+    overfit = [
+        curve_run(0, [2.0, 1.0, 0.5, 0.2], [2.0, 1.0, 1.1, 1.3], [0.1, 0.5, 0.6, 0.55]),
+        curve_run(1, [2.0, 1.2, 0.4, 0.1], [2.0, 1.0, 1.3, 1.5], [0.1, 0.6, 0.8, 0.7]),
+    ]
+    flat = [curve_run(0, [2.0, 2.1, 2.2, 2.3], [2.3, 2.2, 2.1, 2.0], [0.1, 0.12, 0.15, 0.14])]
+    summary = {"over": {}, "flat": {}}
+    part = _curves("E19", {"over": overfit, "flat": flat}, summary)
+    holds = {f.claim.split(": ", 1)[0]: [] for f in part.findings}
+    for f in part.findings:
+        holds[f.claim.split(": ", 1)[0]].append(f.holds)
+    assert holds == {"over": [True, True, True], "flat": [False, False, False]}
+    over = summary["over"]
+    assert over["best_test_acc"] == pytest.approx(0.7)  # mean over seeds of each seed's best
+    assert over["min_test_loss"] == pytest.approx(1.0) and over["min_test_loss_epoch"] == 1
+    assert over["final_test_loss"] == pytest.approx(1.4) and "+40.0%" in part.findings[2].detail
+    assert part.arrays["test_loss/over"].shape == (2, 4)
+    plt.close(part.figures["curves"])
 
 
 def test_hamming_findings_follow_the_data():

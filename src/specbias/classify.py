@@ -124,10 +124,12 @@ class ClassifierRun:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value}")
         if self.train.batching != "reshuffle":
             raise ConfigError("real-data runs reshuffle their batches every epoch (batching='reshuffle')")
-        if self.pairs.anchors < 1 or not 1 <= self.pairs.k < self.data.n_train:
+        anchors, k = self.pairs.anchors, self.pairs.k
+        integers = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (anchors, k))
+        if not integers or anchors < 1 or not 1 <= k < self.data.n_train:
             raise ConfigError(
-                f"kNN pairs need anchors >= 1 and 1 <= k < {self.data.n_train} training examples, "
-                f"got anchors={self.pairs.anchors}, k={self.pairs.k}"
+                f"kNN pairs need integer anchors >= 1 and 1 <= k < {self.data.n_train} training examples, "
+                f"got anchors={anchors!r}, k={k!r}"
             )
 
     @property
