@@ -12,6 +12,7 @@ import pytest
 from specbias.cli import main
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.experiments.density import rank_corr
 from specbias.experiments.exact import (
     E13_PAPER,
     E13_QUICK,
@@ -26,6 +27,7 @@ from specbias.experiments.exact import (
     _section_findings,
     _spatial_findings,
     local_rel_error,
+    partial_rank_corr,
     window_means,
 )
 from specbias.pipeline import Planned, execute, plan
@@ -95,6 +97,47 @@ def test_spatial_findings_are_computed_and_can_fail():
     assert not swapped["on the chirp, the 1024-point grid misses regions of pe3 at the end (exact > grid)"]
 
 
+def _ranks(v):
+    return np.argsort(np.argsort(v)).astype(float)
+
+
+def _rank_residual(v, z):
+    """The ranks of ``v`` minus their least-squares fit on the ranks of ``z`` (and a constant)."""
+    design = np.stack((np.ones(len(z)), _ranks(z)), axis=1)
+    return _ranks(v) - design @ np.linalg.lstsq(design, _ranks(v), rcond=None)[0]
+
+
+def test_partial_rank_corr_is_the_correlation_of_rank_residuals():
+    """Against the definition: regress the ranks of x and y on those of z, correlate the residuals."""
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        z = rng.normal(size=40)
+        x, y = z + rng.normal(size=40), -z + rng.normal(size=40) + 0.5 * rng.normal(size=40)
+        want = np.corrcoef(_rank_residual(x, z), _rank_residual(y, z))[0, 1]
+        assert partial_rank_corr(x, y, z) == pytest.approx(want, abs=1e-10)
+    assert np.isnan(partial_rank_corr(2 * z, y, z))  # x is a function of z: nothing left
+
+
+def test_convergence_follows_regions_needs_more_than_the_local_frequency():
+    """Evenly spread regions and an error that grows with the local frequency make regions per local
+    period and the error anti-correlated, but convergence does not follow the regions there; an error
+    set by the regions per period (at any frequency) does."""
+    freq = np.linspace(5, 70, 24)
+    spread = np.random.default_rng(1).uniform(0.5, 1.5, 24)
+    counts = np.array([[100.0, 150, 150, 0], [100, 300, 300, 0]])
+    even = {"density": np.stack([np.full(24, 40.0)] * 2), "error": np.stack([np.ones(24), freq / 70]),
+            "counts": counts}  # fmt: skip
+    assert rank_corr(even["density"][-1] / freq, even["error"][-1]) == pytest.approx(-1)
+    by_regions = {"density": np.stack([np.full(24, 40.0), 2 * freq * spread]),
+                  "error": np.stack([np.ones(24), 1 / spread]), "counts": counts}  # fmt: skip
+    verdict = {
+        f.claim.split(": ")[0]: f.holds
+        for f in _spatial_findings("chirp", freq, {"raw01": even, "pe3": by_regions}, 1024)
+        if "local convergence follows the regions" in f.claim
+    }
+    assert verdict == {"raw01 on the chirp": False, "pe3 on the chirp": True}
+
+
 def test_section_findings_are_computed_and_can_fail():
     kinds = ("low/first", "low/all", "high/first", "high/all")
     fine = dict.fromkeys(kinds, FINE_SHARE / 2)
@@ -154,6 +197,9 @@ def test_bad_parameters_raise_config_error():
         RegionGeometry(dataclasses.replace(E13_QUICK.study, inputs=("raw01", "pe4")))
     with pytest.raises(ConfigError):
         dataclasses.replace(E13_QUICK, samples=0)
+    for size in (1, 64.5):  # caught before any training, not when the analysis draws the grid
+        with pytest.raises(ConfigError, match="section grid size must be an integer >= 2"):
+            dataclasses.replace(E13_QUICK, section_size=size)
     with pytest.raises(ConfigError):
         Spatial(window=0.0)
     with pytest.raises(ConfigError):

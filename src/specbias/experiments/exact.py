@@ -44,9 +44,11 @@ fit: the windowed analogue of the per-frequency relative error of Rahaman et al.
 count on the N training points next to the exact count. Where do regions go, and does convergence follow
 them? Findings, on seed-mean curves over the windows, with Spearman's ρ: regions concentrate where the
 local frequency is high (ρ(density, f_loc) ≥ :data:`RHO` at the end and above its first value); local
-convergence follows the regions (ρ(pieces per local period, e) ≤ −:data:`RHO`); with raw input the
-spectral bias is local (ρ(e, f_loc) ≥ :data:`RHO`); PE fits the highest-frequency quarter of the windows
-better than raw; the N-point grid misses PE regions.
+convergence follows the regions at equal local frequency (the partial ρ(density, e | f_loc) ≤ −:data:`RHO`,
+:func:`partial_rank_corr`; the plain ρ(pieces per local period, e) would hold whenever e grows with f_loc,
+even with regions spread evenly, since pieces per period is then a falling function of f_loc); with raw
+input the spectral bias is local (ρ(e, f_loc) ≥ :data:`RHO`); PE fits the highest-frequency quarter of the
+windows better than raw; the N-point grid misses PE regions.
 
 Profiles
 --------
@@ -161,8 +163,9 @@ class RegionGeometry:
             raise ConfigError(
                 f"E13/E14 measure PE networks; inputs must be pe<L>, got {list(self.study.inputs)}"
             )
-        if self.section_size < 2:
-            raise ConfigError(f"section grid size must be >= 2, got {self.section_size}")
+        size = self.section_size
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
+            raise ConfigError(f"section grid size must be an integer >= 2, got {size!r}")
 
     @property
     def seeds(self) -> int:
@@ -586,6 +589,15 @@ class Spatial:
         return np.arange(self.window / 2, 1 - self.window / 2 + 1e-12, self.window / 4)
 
 
+def partial_rank_corr(x: Sequence[float], y: Sequence[float], z: Sequence[float]) -> float:
+    """Spearman's ρ of ``x`` and ``y`` with ``z`` held fixed: the partial correlation of the ranks,
+    ``(ρ_xy − ρ_xz ρ_yz) / sqrt((1 − ρ_xz²)(1 − ρ_yz²))``; NaN when ``x`` or ``y`` is a monotone function
+    of ``z`` (nothing is left once ``z`` is fixed)."""
+    xy, xz, yz = rank_corr(x, y), rank_corr(x, z), rank_corr(y, z)
+    den = (1 - xz**2) * (1 - yz**2)
+    return float((xy - xz * yz) / np.sqrt(den)) if den > 1e-12 else float("nan")
+
+
 def signal_kind(cfg: RunConfig) -> str:
     return type(cfg.signal).__name__.lower()
 
@@ -734,13 +746,17 @@ def _spatial_findings(
                 f"ρ(density, local frequency): {first:.2f} at the first snapshot, {last:.2f} at the last",
             )
         )
-        follow = rank_corr(dens[-1] / freq, err[-1])
+        # regions per local period, density/f_loc, anti-correlates with the error whenever the error grows
+        # with f_loc, regions or not: hold f_loc fixed
+        follow = partial_rank_corr(dens[-1], err[-1], freq)
+        plain = rank_corr(dens[-1] / freq, err[-1])
         out.append(
             Finding(
                 f"{label} on the {kind}: local convergence follows the regions "
-                "(more regions per local period, lower error)",
+                "(more regions per local period, lower error, at equal local frequency)",
                 bool(follow <= -RHO),
-                f"ρ(regions per local period, local error) = {follow:.2f} at the end",
+                f"partial ρ(region density, local error | local frequency) = {follow:.2f} at the end "
+                f"(plain ρ(regions per local period, local error) = {plain:.2f})",
             )
         )
     raws = [k for k in labels if encoding_rank(k)[0] == 0]
