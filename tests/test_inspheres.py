@@ -162,3 +162,6 @@ def test_bad_values_raise_config_error():
         chebyshev_ball(np.eye(2), [1.0, 1.0], box=(1.0, -1.0))
     with pytest.raises(ConfigError):
         off_manifold_points(np.random.default_rng(0), 0, 3)
+    for dim in (0, -2, 2.5):
+        with pytest.raises(ConfigError, match="dimension of the sample points must be an integer >= 1"):
+            off_manifold_points(np.random.default_rng(0), 5, dim)

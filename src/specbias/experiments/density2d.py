@@ -170,7 +170,7 @@ class Density2D:
         if not 2 <= round(self.patch * min(self.sizes)) <= min(self.sizes):
             raise ConfigError(
                 f"local patch {self.patch} of the side is {round(self.patch * min(self.sizes))} px at "
-                f"{min(self.sizes)}²; need at least 2 px at the smallest size"
+                f"{min(self.sizes)}²; need from 2 px to the whole side at the smallest size"
             )
 
     def override(self, **changes: Any) -> Density2D:

@@ -42,7 +42,8 @@ from specbias.models import MLP
 
 LAYERS = ("first", "all")
 ZERO_ROW = 1e-12
-"""A constraint row whose norm is at most this (relative to the largest row) is constant on the region."""
+"""A constraint row whose norm is at most this times the largest row norm (or times 1, when every row is
+shorter) is constant on the region."""
 
 
 @dataclass(frozen=True)
@@ -203,14 +204,15 @@ def inspheres(
     )
 
 
-def _check_n(n: int) -> None:
+def _check_n(n: int, what: str = "number of sample points") -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"number of sample points must be an integer >= 1, got {n!r}")
+        raise ConfigError(f"{what} must be an integer >= 1, got {n!r}")
 
 
 def off_manifold_points(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     """The reference's sampler: ``p ~ U[−1, 1]^dim`` i.i.d. (off the encoding manifold)."""
     _check_n(n)
+    _check_n(dim, "dimension of the sample points")
     return rng.uniform(-1.0, 1.0, size=(n, dim))
 
 
