@@ -261,3 +261,6 @@ def test_snapshots_rebuild_the_network_bit_for_bit():
     assert torch.equal(model_at(cfg, run, 0).layers[0].weight, init)
     with pytest.raises(ConfigError, match="no parameter snapshots"):
         model_at(cfg, run, name="missing")
+    state = torch.random.get_rng_state()
+    model_at(cfg, run)
+    assert torch.equal(torch.random.get_rng_state(), state), "model_at moved the global RNG"

@@ -89,7 +89,7 @@ def mean_std_curves(
     """Mean ± std bands over seeds; ``series[input][kind]`` is ``(seeds, checkpoints)``, one panel
     per kind."""
     kinds = list(next(iter(series.values())))
-    axes = _grid(len(kinds), 5.5, 3.8)
+    axes = panel_grid(len(kinds), 5.5, 3.8)
     fig = axes[0].figure
     palette = colors(list(series))
     for ax, kind in zip(axes, kinds):
@@ -115,7 +115,7 @@ def mean_std_curves(
     return fig
 
 
-def _grid(n: int, width: float, height: float, ncols: int = 3) -> list:
+def panel_grid(n: int, width: float, height: float, ncols: int = 3) -> list:
     """``n`` axes on a grid at most ``ncols`` wide (unused cells removed), in reading order."""
     cols = min(n, ncols)
     rows = -(-n // cols)
@@ -267,3 +267,8 @@ def bars(values: dict[str, dict[str, np.ndarray]], ylabel: str, title: str) -> F
 
 def close(fig: Figure) -> None:
     plt.close(fig)
+
+
+def trained_for(epoch: int) -> str:
+    """A checkpoint label (0-based epoch, measured after its update) in words: "after 25 epochs"."""
+    return f"after {epoch + 1} epoch{'s' if epoch else ''}"

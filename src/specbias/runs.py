@@ -402,7 +402,8 @@ def model_at(
     """
     if not run.has(name):
         raise ConfigError(f"run {cfg.key()} has no parameter snapshots {name!r}; add a SnapshotSpec")
-    model = MLP(int(run.meta["in_dim"]), cfg.width, cfg.depth, int(run.get("signal", "y").shape[1]))
+    with torch.random.fork_rng(devices=[]):  # the throwaway init must not advance the caller's RNG
+        model = MLP(int(run.meta["in_dim"]), cfg.width, cfg.depth, int(run.get("signal", "y").shape[1]))
     state = {p: torch.as_tensor(run.get(name, p)[index]) for p, _ in model.named_parameters()}
     model.load_state_dict(state)
     return model.to(dtype)

@@ -251,7 +251,7 @@ def confusion_part(exp: str, groups: Groups, summary: dict) -> Part:
                         part.rows.append(
                             (exp, label, d.meta["seed"], int(epoch), f"cos_{kind}", key, float(value))
                         )
-        title = f"Gradient confusion after epoch {epoch} (pooled over seeds)"
+        title = f"Gradient confusion {figures.trained_for(int(epoch))} (pooled over seeds)"
         part.figures[f"confusion_epoch{epoch}"] = figures.confusion_kde(values, title)
     raw, pes = raw_and_encoded(list(groups))
     if raw and pes:

@@ -592,7 +592,7 @@ _OPT_TITLE = {
 
 
 def _panels(n: int, width: float = 4.4, height: float = 3.4, ncols: int = 3) -> tuple[Figure, list[Axes]]:
-    axes = figures._grid(n, width, height, ncols)
+    axes = figures.panel_grid(n, width, height, ncols)
     return axes[0].figure, axes
 
 

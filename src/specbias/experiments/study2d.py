@@ -238,7 +238,7 @@ def _region_maps(exp: str, groups: Groups, summary: dict) -> Part:
         for label, (ids, units) in maps.items():
             part.arrays[f"region_ids/{label}/epoch{epoch}"] = ids
             part.arrays[f"unit_maps/{label}/epoch{epoch}"] = units
-        when = f"after epoch {epoch}" + (" (one epoch of training)" if epoch == 0 else "")
+        when = figures.trained_for(int(epoch))
         units = [int(u) for u in first.get("region_map", "unit_ids")[c]]
         part.figures[f"region_map_epoch{epoch}"] = figures.region_maps(
             maps, f"Activation regions ({when}, seed 0)", units
