@@ -13,11 +13,12 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from specbias import figures
 from specbias.experiments.base import ExperimentResult, Finding
@@ -27,6 +28,9 @@ from specbias.runs import RunConfig, RunData
 Runs = Sequence[tuple[RunConfig, RunData]]
 Groups = dict[str, list[RunData]]
 REL_ERR_THRESHOLD = 0.1
+
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -362,3 +366,9 @@ def one_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(threads)
+
+
+def progress(items: Sequence[_T], desc: str) -> Iterator[_T]:
+    """Iterate over ``items`` with a terminal progress bar (hidden when stderr is not a terminal):
+    analyses that take minutes at the paper scale -- LPs, exact regions, kernels -- say how far they are."""
+    yield from tqdm(items, desc=desc, leave=False, disable=None)

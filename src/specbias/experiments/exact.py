@@ -89,7 +89,7 @@ from matplotlib.figure import Figure
 from specbias import figures
 from specbias.encodings import Encoding
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import Runs, by_group, encoding_rank, make_analysis, one_thread
+from specbias.experiments.analysis import Runs, by_group, encoding_rank, make_analysis, one_thread, progress
 from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
 from specbias.experiments.density import rank_corr
 from specbias.experiments.study2d import NATURAL_PAPER, NATURAL_QUICK, Study2D
@@ -339,7 +339,7 @@ def analyse_inspheres(params: RegionGeometry, runs: Runs) -> ExperimentResult:
     epochs = np.zeros(0, dtype=np.int64)
     for label in labels:
         per_run = []
-        for d in groups[label]:
+        for d in progress(groups[label], f"E13 inspheres {label}"):
             with one_thread():
                 radii = run_radii(params, configs[d.meta["key"]], d)
             epochs = d.get("snapshot", "epochs")
@@ -477,7 +477,7 @@ def analyse_sections(params: RegionGeometry, runs: Runs) -> ExperimentResult:
     epoch = 0
     for label in labels:
         per_run = []
-        for d in groups[label]:
+        for d in progress(groups[label], f"E14 sections {label}"):
             epoch = int(d.get("snapshot", "epochs")[-1])
             with one_thread():
                 secs = run_sections(params, configs[d.meta["key"]], d)
@@ -804,7 +804,9 @@ def analyse_spatial(params: Spatial, runs: Runs) -> ExperimentResult:
     for key in (k for k in order if k in groups):
         label, kind = key.split("@")
         with one_thread():
-            per_run = [run_spatial(params, configs[d.meta["key"]], d) for d in groups[key]]
+            per_run = [
+                run_spatial(params, configs[d.meta["key"]], d) for d in progress(groups[key], f"X4 {key}")
+            ]
         first = groups[key][0]
         t = first.get("signal", "t")[:, 0]
         freqs[kind] = window_means(t, first.get("signal", "local_freq"), centres, params.window)

@@ -105,7 +105,14 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from specbias import figures
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import Runs, encoding_rank, make_analysis, one_thread, raw_and_encoded
+from specbias.experiments.analysis import (
+    Runs,
+    encoding_rank,
+    make_analysis,
+    one_thread,
+    progress,
+    raw_and_encoded,
+)
 from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
 from specbias.metrics.ntk import (
     NTKSpectrum,
@@ -773,7 +780,7 @@ def analyse(params: KernelStudy, runs: Runs) -> ExperimentResult:
         members = [(cfg, d) for cfg, d in usable if _key(cfg) == key]
         if members:
             with kernel_threads(params.signal.n):
-                views[key] = InputView([trajectory(cfg, d) for cfg, d in members])
+                views[key] = InputView([trajectory(cfg, d) for cfg, d in progress(members, f"X5 {key}")])
             seeds[key] = [cfg.seed for cfg, _ in members]
             freqs = members[0][1].arrays["signal/freqs"]
     table: dict[str, dict[str, dict]] = {}
