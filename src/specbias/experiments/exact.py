@@ -57,9 +57,9 @@ reference scale (five 512² images, MLP-4×512, batch 8,192, 2,500 epochs, L ∈
 1,000 first-layer LPs per (image, L, checkpoint, sampler), the spec's count, and
 :attr:`RegionGeometry.deep_samples` = 100 full-depth ones (measured at d = 80, width 512: ~0.1 s per
 LP either way with the cutting planes, 0.35 s for a full-depth LP with all 2,048 rows), so about
-10⁵ LPs, an hour of analysis; E14 on image 0 at L ∈ {4, 16} on the 512² slice grid; X4 at N = 2048 with
-MLP-4×128, raw ``[0,1)``, raw ``[-1,1)``, PE "L=3" and "L=6", 1,000 epochs, 5 seeds, 10 log-spaced
-snapshots.
+10⁵ LPs, one to three hours of analysis (the LPs grow with L); E14 on image 0 at L ∈ {4, 16} on
+the 512² slice grid; X4 at N = 2048 with MLP-4×128, raw ``[0,1)``, raw ``[-1,1)``, PE "L=3" and
+"L=6", 1,000 epochs, 5 seeds, 10 log-spaced snapshots.
 
 ``quick`` (each ``specbias run`` in about 40 s on 2 cores): E13/E14 use the natural-image quick suite's
 setting (64² astronaut, MLP-4×128, batch 512) trained for 100 epochs (800 steps; a run takes
