@@ -292,3 +292,54 @@ def test_psnr_by_hand():
     assert isinstance(psnr(pred, y), float)
     with pytest.raises(ConfigError, match="got 0"):
         psnr(pred, y, data_range=0.0)
+
+
+def test_one_dimensional_target_against_column_prediction_is_not_broadcast():
+    """``(N, 1)`` against ``(N,)`` is the same signal (it used to broadcast to ``(N, N)``)."""
+    y = tone_target(64, FREQS, [0.1, 0.2, 0.3])
+    fc = frequency_convergence(y, y[:, 0], FREQS)
+    np.testing.assert_allclose(fc.rel_error, 0.0, atol=1e-12)
+    np.testing.assert_allclose(fc.learned_fraction, 1.0, atol=1e-12)
+    half = frequency_convergence(0.5 * y[:, 0], y, FREQS)
+    np.testing.assert_allclose(half.rel_error, 0.5, atol=1e-12)
+    with pytest.raises(ConfigError, match="differs"):
+        frequency_convergence(y[:32], y, FREQS)
+    with pytest.raises(ConfigError, match="differs"):
+        frequency_convergence(np.repeat(y, 2, axis=1), y, FREQS)
+
+
+@pytest.mark.parametrize("freqs", [(3.5,), (-1,), (33,), (float("nan"),), (True,), ((3, 7),), "3"])
+def test_bad_frequencies_are_config_errors(freqs):
+    """Non-integer, negative (used to wrap round to the top bin) or above-Nyquist frequencies."""
+    y = tone_target(64, FREQS, [0.1, 0.2, 0.3])
+    with pytest.raises(ConfigError, match="frequencies must be"):
+        frequency_convergence(y, y, freqs)
+    # whole floats and NumPy integers are fine; N // 2 is the top bin
+    fc = frequency_convergence(y, y, np.array([3.0, 32]))
+    np.testing.assert_array_equal(fc.freqs, [3, 32])
+
+
+def test_frequency_without_target_energy_gives_nan_relative_measures():
+    """Dividing by a round-off ``|Y(k)|`` gave arbitrary numbers; now the relative measures are NaN."""
+    y = tone_target(128, FREQS, [0.1, 0.2, 0.3])
+    rng = np.random.default_rng(0)
+    pred = y + 0.01 * rng.standard_normal(y.shape)
+    fc = frequency_convergence(pred, y, (3, 5, 20))
+    assert np.isfinite(fc.rel_error[[0, 2]]).all()
+    for values in (fc.rel_error, fc.learned_fraction, fc.magnitude_error):
+        assert np.isnan(values[1])
+    np.testing.assert_allclose(fc.abs_error[1], np.abs(ref_dft(pred, 5))[0], rtol=1e-10)
+    assert np.isnan(frequency_convergence(pred, np.zeros_like(y), FREQS).rel_error).all()
+
+
+def test_first_epoch_below_checks_shapes():
+    with pytest.raises(ConfigError, match="one row per epoch"):
+        first_epoch_below(np.array([0, 10, 20]), np.array([0.5, 0.05, 0.01]), 0.1)  # 1-D values
+    with pytest.raises(ConfigError, match="one row per epoch"):
+        first_epoch_below(np.array([0, 10]), np.ones((3, 2)), 0.1)
+
+
+@pytest.mark.parametrize("n_bands", [2.5, True, "8"])
+def test_non_integer_band_count_is_config_error(n_bands):
+    with pytest.raises(ConfigError, match="integer >= 2"):
+        radial_band_edges((64, 64), n_bands)

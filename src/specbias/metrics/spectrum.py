@@ -88,29 +88,78 @@ class FrequencyConvergence:
         }
 
 
+def _as_columns(values: np.ndarray, what: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ConfigError(f"{what} must be (N,) or (N, C) samples with N >= 1, got shape {values.shape}")
+    return values
+
+
+def _check_freqs(freqs: tuple[int, ...] | np.ndarray, n: int) -> np.ndarray:
+    raw = np.asarray(freqs)
+    if raw.ndim != 1 or raw.dtype == bool or not np.issubdtype(raw.dtype, np.number):
+        raise ConfigError(f"frequencies must be a 1-D sequence of integers, got {freqs!r}")
+    with np.errstate(invalid="ignore"):
+        k = raw.astype(np.int64)
+    bad = (k != raw) | (k < 0) | (k > n // 2)
+    if bad.any():
+        raise ConfigError(
+            f"frequencies must be integers in [0, {n // 2}] for N = {n} samples, got {raw[bad].tolist()}"
+        )
+    return k
+
+
 def frequency_convergence(
     pred: np.ndarray, target: np.ndarray, freqs: tuple[int, ...] | np.ndarray
 ) -> FrequencyConvergence:
-    """Per-frequency convergence of ``pred`` towards ``target`` at integer frequencies ``freqs``."""
-    k = np.asarray(freqs, dtype=np.int64)
+    """Per-frequency convergence of ``pred`` towards ``target`` at integer frequencies ``freqs``.
+
+    ``pred`` and ``target`` are ``(N,)`` or ``(N, C)`` (a 1-D array is one channel) and must have
+    the same shape; ``freqs`` are integers in ``[0, N//2]``. At a frequency where the target has no
+    energy (``|Y(k)|² <= EMPTY_BAND_RTOL`` times the target's total non-DC energy, i.e. zero up to
+    round-off) the three relative measures are NaN; ``abs_error`` is still defined.
+    """
+    pred, target = _as_columns(pred, "prediction"), _as_columns(target, "target")
+    if pred.shape != target.shape:
+        raise ConfigError(f"prediction shape {pred.shape} differs from target shape {target.shape}")
+    k = _check_freqs(freqs, pred.shape[0])
+    y_all = _magnitude(spectrum(target)[1:])
     f_hat = spectrum(pred)[k]
     y_hat = spectrum(target)[k]
     r_hat = residual_spectrum(pred, target)[k]
     y_mag = _magnitude(y_hat)
     f_mag = _magnitude(f_hat)
+    r_mag = _magnitude(r_hat)
+    empty = y_mag**2 <= EMPTY_BAND_RTOL * np.sum(y_all**2)
+    safe = np.where(empty, 1.0, y_mag)
+
+    def rel(v: np.ndarray) -> np.ndarray:
+        return np.where(empty, np.nan, v / safe)
+
     return FrequencyConvergence(
         freqs=k,
-        rel_error=_magnitude(r_hat) / y_mag,
-        learned_fraction=f_mag / y_mag,
-        magnitude_error=np.abs(f_mag - y_mag) / y_mag,
-        abs_error=_magnitude(r_hat),
+        rel_error=rel(r_mag),
+        learned_fraction=rel(f_mag),
+        magnitude_error=rel(np.abs(f_mag - y_mag)),
+        abs_error=r_mag,
     )
 
 
 def first_epoch_below(epochs: np.ndarray, values: np.ndarray, threshold: float) -> list[int | None]:
-    """For each column of ``values`` (checkpoints × K), the first epoch with value < threshold."""
+    """For each column of ``values`` (checkpoints × K), the first checkpoint label with value < threshold.
+
+    The label is the trainer's checkpoint epoch (label ``e`` = after ``e + 1`` epochs, spec §1.9).
+    """
+    epochs, values = np.asarray(epochs), np.asarray(values)
+    if values.ndim != 2 or epochs.shape != (values.shape[0],):
+        raise ConfigError(
+            f"values must be (checkpoints, K) with one row per epoch, got values {values.shape} "
+            f"and epochs {epochs.shape}"
+        )
     out: list[int | None] = []
-    for col in np.asarray(values).T:
+    for col in values.T:
         hits = np.flatnonzero(col < threshold)
         out.append(int(epochs[hits[0]]) if hits.size else None)
     return out
@@ -128,9 +177,9 @@ def _image_shape(shape: tuple[int, ...]) -> tuple[int, int]:
 def radial_band_edges(shape: tuple[int, ...], n_bands: int = 8) -> np.ndarray:
     """The ``n_bands + 1`` radii ``[0, ν/(n_bands−1), …, ν, r_max]`` (see the module docstring)."""
     h, w = _image_shape(shape)
-    if n_bands < 2:
+    if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) or n_bands < 2:
         raise ConfigError(
-            f"number of radial bands must be >= 2 (the last one holds the corners), got {n_bands}"
+            f"number of radial bands must be an integer >= 2 (the last holds the corners), got {n_bands!r}"
         )
     nyq = min(h, w) / 2
     inner = np.arange(n_bands) * nyq / (n_bands - 1)
