@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from specbias.errors import ConfigError
 from specbias.metrics.patterns import (
     Patterns,
     activation_patterns,
@@ -169,3 +170,16 @@ def test_patterns_are_strict_positive_sign():
     """A pre-activation of exactly zero counts as off (post-ReLU 0)."""
     z = torch.tensor([[0.0, 1e-300, -0.0, -1.0, 2.0]], dtype=torch.float64)
     np.testing.assert_array_equal(patterns_from_preacts([z]).bits(), [[False, True, False, False, True]])
+
+
+@pytest.mark.parametrize("chunk", [0, -3, 2.5, True])
+def test_bad_chunk_is_config_error(chunk):
+    """A zero chunk used to be a ValueError from range(); a float a TypeError."""
+    with pytest.raises(ConfigError, match="chunk"):
+        activation_patterns(make_model(2, 5, 2, 0), inputs(10, 2, 0), chunk=chunk)
+
+
+def test_empty_input_is_config_error():
+    """No points used to be an IndexError deep inside the chunk merge."""
+    with pytest.raises(ConfigError, match="at least one input point"):
+        activation_patterns(make_model(2, 5, 2, 0), inputs(0, 2, 0))

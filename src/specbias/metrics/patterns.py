@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias.errors import ConfigError
 from specbias.models import MLP
 
 
@@ -58,6 +59,10 @@ def patterns_from_preacts(preacts: list[torch.Tensor]) -> Patterns:
 @torch.no_grad()
 def activation_patterns(model: MLP, x: torch.Tensor, chunk: int = 65536) -> Patterns:
     """Activation patterns of ``model`` at inputs ``x`` (chunked to bound memory)."""
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ConfigError(f"chunk must be an integer >= 1, got {chunk!r}")
+    if len(x) == 0:
+        raise ConfigError(f"need at least one input point for patterns, got shape {tuple(x.shape)}")
     parts = [patterns_from_preacts(model.hidden_preacts(x[s : s + chunk])) for s in range(0, len(x), chunk)]
     return Patterns(
         layers=[np.concatenate([p.layers[k] for p in parts]) for k in range(len(parts[0].layers))],
