@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
+from specbias.errors import ConfigError
+from specbias.metrics.geometry import boundary_distance_feature, boundary_distance_input
 from specbias.metrics.gradients import gradient_confusion
 from specbias.metrics.pairs import Pairs, global_pairs_1d, local_pairs_1d
 from specbias.metrics.patterns import activation_patterns, dead_units, region_counts
 from specbias.metrics.spectrum import frequency_convergence
 from specbias.models import MLP
 from specbias.probes import (
+    BandProbe,
+    BoundaryProbe,
     ConfusionProbe,
     ConvergenceProbe,
     DeadUnitProbe,
     HammingProbe,
+    HeldOutProbe,
+    HyperplaneProbe,
     PredictionProbe,
+    RegionMapProbe,
     RegionProbe,
+    SnapshotProbe,
+    SpectralNormProbe,
 )
 from specbias.training import Schedule, TrainConfig, train
 
@@ -152,6 +162,16 @@ def test_default_timing_flags():
     assert not HammingProbe(x, pairs, SCHED).before_update
     assert not ConfusionProbe(x, y, pairs, SCHED).before_update
     assert not RegionProbe(x, SCHED).before_update
+    # §1.9: norms, angles, boundary distances, regions maps and image metrics after the update;
+    # dead units (and, by default, snapshots, so checkpoint 0 is the initialisation) before it
+    assert not RegionMapProbe(x, SCHED).before_update
+    assert not SpectralNormProbe(SCHED).before_update
+    assert not HyperplaneProbe(SCHED).before_update
+    assert not BoundaryProbe(x, SCHED).before_update
+    assert not BandProbe(x, y.numpy(), (8, 8), SCHED).before_update
+    assert not HeldOutProbe(x, y.numpy(), x, y.numpy(), SCHED).before_update
+    assert DeadUnitProbe(x, SCHED).before_update
+    assert SnapshotProbe(SCHED).before_update
 
 
 def test_probes_in_training_stack_fixed_shapes_and_match_the_weights():
@@ -194,3 +214,116 @@ def test_probes_in_training_stack_fixed_shapes_and_match_the_weights():
             again = probe.measure(replay)
             for key, value in again.items():
                 np.testing.assert_array_equal(result.records[probe.name][key][k], value)
+
+
+def test_spectral_norm_probe_matches_svd():
+    _, _, model, _ = setup()
+    out = SpectralNormProbe(SCHED).measure(model)
+    assert set(out) == {"per_layer", "product"}
+    ref = [np.linalg.svd(layer.weight.detach().numpy(), compute_uv=False)[0] for layer in model.layers]
+    assert out["per_layer"].shape == (DEPTH + 1,) and out["product"].shape == ()
+    np.testing.assert_allclose(out["per_layer"], ref, rtol=1e-12)
+    np.testing.assert_allclose(out["product"], math.prod(ref), rtol=1e-12)
+
+
+def test_hyperplane_probe_matches_direct_cosines():
+    _, _, model, _ = setup()
+    out = HyperplaneProbe(SCHED).measure(model)
+    assert set(out) == {"mean_offdiag", "frac_positive"}
+    kept = HyperplaneProbe(SCHED, keep=True).measure(model)
+    assert set(kept) == {"mean_offdiag", "frac_positive"} | {f"layer{k + 1}" for k in range(DEPTH)}
+    for k, layer in enumerate(model.layers[:-1]):
+        w = layer.weight.detach().numpy()
+        cos = [
+            w[a] @ w[b] / (np.linalg.norm(w[a]) * np.linalg.norm(w[b]))
+            for a in range(WIDTH)
+            for b in range(WIDTH)
+            if a != b
+        ]
+        assert out["mean_offdiag"][k] == pytest.approx(np.mean(cos), rel=1e-12)
+        assert out["frac_positive"][k] == np.mean(np.array(cos) > 0)
+        assert kept[f"layer{k + 1}"].shape == (WIDTH, WIDTH) and kept[f"layer{k + 1}"].dtype == np.float32
+        np.testing.assert_allclose(kept[f"layer{k + 1}"][~np.eye(WIDTH, dtype=bool)], cos, atol=1e-6)
+
+
+def test_boundary_probe_means_over_the_grid():
+    x, _, model, _ = setup()
+    out = BoundaryProbe(x, SCHED).measure(model)
+    assert set(out) == {"feature_mean", "input_mean", "input_median"}
+    assert all(v.shape == () for v in out.values())
+    d_feat, d_in = boundary_distance_feature(model, x), boundary_distance_input(model, x)
+    assert np.isfinite(d_in).all()
+    # layer 1 only, by hand: |w·x + b| / |w| (1-D input), the feature version's lower bound
+    w, b = model.layers[0].weight.detach().numpy()[:, 0], model.layers[0].bias.detach().numpy()
+    layer1 = (np.abs(x.numpy() * w + b) / np.abs(w)).min(axis=1)
+    assert (d_feat <= layer1 + 1e-15).all() and (d_in <= layer1 + 1e-15).all()
+    np.testing.assert_allclose(out["feature_mean"], d_feat.mean(), rtol=1e-12)
+    np.testing.assert_allclose(out["input_mean"], d_in.mean(), rtol=1e-12)
+    np.testing.assert_allclose(out["input_median"], np.median(d_in), rtol=1e-12)
+
+
+def test_boundary_probe_with_no_bounding_unit_is_inf_everywhere_without_warnings():
+    """All first-layer rows zero: no unit bounds any input-space region. The mean used to drop
+    the infinite distances (a NaN mean of nothing, with a warning) while the median kept them."""
+    x, _, model, _ = setup()
+    with torch.no_grad():
+        model.layers[0].weight.zero_()
+        model.layers[0].bias.fill_(0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = BoundaryProbe(x, SCHED).measure(model)
+    assert np.isposinf(out["input_mean"]) and np.isposinf(out["input_median"])
+    assert np.isfinite(out["feature_mean"])  # the deeper layers still cut their feature spaces
+
+
+def test_region_map_probe_matches_first_appearance_reference():
+    x, _, model, _ = setup()
+    out = RegionMapProbe(x, SCHED, units=(0, 3, 10, 11, 500)).measure(model)
+    assert set(out) == {"ids", "units", "unit_ids"}
+    bits = ref_bits(model, x)
+    full = np.concatenate(bits, axis=1)
+    seen: dict[tuple, int] = {}
+    ref_ids = [seen.setdefault(tuple(row), len(seen)) for row in full.tolist()]
+    np.testing.assert_array_equal(out["ids"], ref_ids)
+    np.testing.assert_array_equal(out["unit_ids"], [0, 3, 10])  # width 11: 11 and 500 left out
+    np.testing.assert_array_equal(out["units"], bits[0][:, [0, 3, 10]].T.astype(np.uint8))
+    for bad in ((-1,), (2.0,), (True,)):
+        with pytest.raises(ConfigError, match="region-map units"):
+            RegionMapProbe(x, SCHED, units=bad)
+
+
+def test_band_and_held_out_probes_match_direct_references():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(64, 2, generator=gen, dtype=torch.float64)
+    torch.manual_seed(0)
+    model = MLP(2, 8, 2, 3).double()
+    y = np.random.default_rng(0).random((64, 3))
+    out = BandProbe(x, y, (8, 8), SCHED, n_bands=3).measure(model)
+    with torch.no_grad():
+        pred = model(x).numpy()
+    img_res = np.fft.fft2((pred - y).reshape(8, 8, 3), axes=(0, 1))
+    img_y = np.fft.fft2(y.reshape(8, 8, 3), axes=(0, 1))
+    k = np.hypot(*np.meshgrid(np.fft.fftfreq(8) * 8, np.fft.fftfreq(8) * 8, indexing="ij"))
+    # bands: [0, 2), [2, 4] and the corners (4, sqrt(32)]; DC in none
+    masks = [(k > 0) & (k < 2), (k >= 2) & (k <= 4), k > 4]
+    ref = [(np.abs(img_res[m]) ** 2).sum() / (np.abs(img_y[m]) ** 2).sum() for m in masks]
+    np.testing.assert_allclose(out["rel_energy"], ref, rtol=1e-10)
+    np.testing.assert_allclose(out["psnr"], 10 * np.log10(1 / np.mean((pred - y) ** 2)), rtol=1e-12)
+    held = HeldOutProbe(x, y, x[:10], y[:10] + 0.5, SCHED).measure(model)
+    np.testing.assert_allclose(held["train_psnr"], out["psnr"], rtol=1e-12)
+    mse_test = np.mean((pred[:10] - y[:10] - 0.5) ** 2)
+    np.testing.assert_allclose(held["test_psnr"], -10 * np.log10(mse_test), rtol=1e-12)
+
+
+def test_snapshot_probe_rebuilds_the_model_exactly():
+    x, _, model, _ = setup()
+    model = model.float()
+    out = SnapshotProbe(SCHED).measure(model)
+    assert set(out) == {name for name, _ in model.named_parameters()}
+    replay = MLP(1, WIDTH, DEPTH, 1)
+    replay.load_state_dict({k: torch.from_numpy(v).float() for k, v in out.items()})
+    for (name, p), q in zip(model.named_parameters(), replay.parameters()):
+        assert out[name].dtype == np.float64
+        assert torch.equal(p, q)
+    with torch.no_grad():
+        assert torch.equal(model(x.float()), replay(x.float()))

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from specbias.errors import ConfigError
 from specbias.metrics.geometry import (
     boundary_distance_feature,
     boundary_distance_input,
     hyperplane_cosines,
     hyperplane_stats,
+    norm_product,
     spectral_norms,
 )
 from specbias.metrics.gradients import cosine_from_products, loss_gradient_pairs
@@ -141,13 +143,19 @@ class RegionProbe:
 @dataclass
 class RegionMapProbe:
     """Region id of every grid point (ids in order of first appearance) and the on/off maps of
-    chosen layer-1 units (the reference shows units 0, 9 and 100)."""
+    chosen layer-1 units (the reference shows units 0, 9 and 100); units beyond layer 1's width
+    are left out, and ``unit_ids`` lists the ones kept."""
 
     x: torch.Tensor
     schedule: Schedule
     units: tuple[int, ...] = (0, 9, 100)
     name: str = "region_map"
     before_update: bool = False
+
+    def __post_init__(self) -> None:
+        for u in self.units:
+            if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 0:
+                raise ConfigError(f"region-map units must be integers >= 0, got {u!r} in {self.units!r}")
 
     def measure(self, model: MLP) -> dict[str, np.ndarray]:
         patterns = activation_patterns(model, self.x)
@@ -170,7 +178,7 @@ class SpectralNormProbe:
 
     def measure(self, model: MLP) -> dict[str, np.ndarray]:
         norms = spectral_norms(model)
-        return {"per_layer": norms, "product": np.asarray(np.prod(norms))}
+        return {"per_layer": norms, "product": np.asarray(norm_product(norms))}
 
 
 @dataclass
@@ -193,7 +201,11 @@ class HyperplaneProbe:
 @dataclass
 class BoundaryProbe:
     """Mean distance to the nearest region boundary over the grid: the reference's feature-space
-    approximation and the true input-space distance (:mod:`specbias.metrics.geometry`)."""
+    approximation and the true input-space distance (:mod:`specbias.metrics.geometry`).
+
+    Means and the median are over every grid point (spec §1.8). A distance is ``+inf`` only when
+    no hidden unit bounds the region, which holds at every point or at none (all first-layer rows
+    zero, or all hidden rows zero for the feature space), so a statistic is then ``inf``."""
 
     x: torch.Tensor
     schedule: Schedule
@@ -205,7 +217,7 @@ class BoundaryProbe:
         inp = boundary_distance_input(model, self.x)
         return {
             "feature_mean": np.asarray(feat.mean()),
-            "input_mean": np.asarray(inp[np.isfinite(inp)].mean()),
+            "input_mean": np.asarray(inp.mean()),
             "input_median": np.asarray(np.median(inp)),
         }
 
