@@ -310,6 +310,11 @@ def test_float32_model_and_bad_arguments():
             boundary_distance_argmin(model64, x, **bad)
     with pytest.raises(ConfigError):
         boundary_distance_input(model64, x[:, :3])
+    # a NumPy integer is an integer
+    np.testing.assert_array_equal(
+        boundary_distance_argmin(model64, x, chunk=np.int64(7)).distance,
+        boundary_distance_argmin(model64, x, chunk=7).distance,
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -183,3 +183,10 @@ def test_empty_input_is_config_error():
     """No points used to be an IndexError deep inside the chunk merge."""
     with pytest.raises(ConfigError, match="at least one input point"):
         activation_patterns(make_model(2, 5, 2, 0), inputs(0, 2, 0))
+
+
+def test_numpy_integer_chunk_is_accepted():
+    model, x = make_model(2, 5, 2, 0), inputs(10, 2, 0)
+    np.testing.assert_array_equal(
+        activation_patterns(model, x, chunk=np.int64(3)).packed(), activation_patterns(model, x).packed()
+    )

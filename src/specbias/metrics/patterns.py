@@ -59,7 +59,7 @@ def patterns_from_preacts(preacts: list[torch.Tensor]) -> Patterns:
 @torch.no_grad()
 def activation_patterns(model: MLP, x: torch.Tensor, chunk: int = 65536) -> Patterns:
     """Activation patterns of ``model`` at inputs ``x`` (chunked to bound memory)."""
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ConfigError(f"chunk must be an integer >= 1, got {chunk!r}")
     if len(x) == 0:
         raise ConfigError(f"need at least one input point for patterns, got shape {tuple(x.shape)}")
