@@ -138,7 +138,10 @@ def _add_spread(out: dict[str, Any], datas: list[RunData]) -> None:
 
 def epochs_to_threshold(datas: list[RunData]) -> dict[str, float | None]:
     """Per target frequency: the mean over seeds of the first checkpoint epoch whose relative
-    error is below 0.1, or ``None`` when any seed never got there within the budget."""
+    error is below 0.1, or ``None`` when any seed never got there within the budget.
+
+    The epoch is the spec's 0-based checkpoint label (§1.9): label ``e`` is measured after epoch
+    ``e``'s update, i.e. after ``e + 1`` epochs of training (so ``(e + 1)·⌈N/B⌉`` optimiser steps)."""
     per_seed = [
         first_epoch_below(
             d.get("convergence", "epochs"), d.get("convergence", "rel_error"), REL_ERR_THRESHOLD
