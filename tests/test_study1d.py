@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from specbias.cli import main
 from specbias.experiments import EXPERIMENTS, get_experiment
 from specbias.experiments.analysis import compare
-from specbias.experiments.study1d import PAPER_1D, V1_1D
+from specbias.experiments.study1d import _PARTS, PAPER_1D, V1_1D
 from specbias.metrics.pairs import LOCAL_WINDOW
+from specbias.runs import RunData
 from tests.conftest import TINY
 
 CONTRACT = ("hamming_local", "hamming_global", "cos_local_abs_mean", "cos_global_abs_mean", "final_loss")
@@ -82,7 +84,10 @@ def test_metrics_csv_is_tidy(tmp_path):
     assert {r["input"] for r in rows} == {"raw11"}
 
 
-def test_reproduce_runs_each_experiment_once_sharing_runs(tmp_path):
+def test_reproduce_runs_each_experiment_once_sharing_runs(tmp_path, monkeypatch):
+    small = PAPER_1D.override(epochs=30, n=256, width=16)  # the paper profile takes ~20 s on 2 cores
+    for exp in ("E1", "E2"):
+        monkeypatch.setitem(get_experiment(exp).profiles, "quick", small)
     assert main(["reproduce", "--only", "E1,E2", "--out", str(tmp_path), "--workers", "1", "--seeds", "1",
                  "--no-progress"]) == 0  # fmt: skip
     assert (tmp_path / "E1/figures/reconstruction.png").is_file()
@@ -100,10 +105,73 @@ def test_findings_are_computed_and_can_fail():
 
 def test_faithful_mode_shares_phases_across_seeds(tmp_path):
     _run(tmp_path, "E1", "--mode", "faithful", "--inputs", "raw01")
-    import numpy as np
-
     target = np.load(tmp_path / "E1/arrays.npz")["target"]
     np.testing.assert_array_equal(target[0], target[1])
     _run(tmp_path / "clean", "E1", "--inputs", "raw01")
     target = np.load(tmp_path / "clean/E1/arrays.npz")["target"]
     assert not np.array_equal(target[0], target[1])
+
+
+def test_faithful_mode_override_sets_and_unsets_shared_phases():
+    faithful = PAPER_1D.override(mode="faithful")
+    assert faithful.signal.phases == "shared"
+    assert faithful.override(mode="clean").signal.phases == "per_run"
+    assert faithful.override(epochs=10).signal.phases == "shared"
+
+
+def _data(seed: int, n: int = 64, pred: float = 0.0, rel=None, freqs=(5, 10, 15)) -> RunData:
+    t = np.arange(n)[:, None] / n
+    rel = np.full((2, len(freqs)), 0.5) if rel is None else np.stack([np.ones(len(freqs)), rel])
+    arrays = {
+        "signal/t": t,
+        "signal/y": np.sin(2 * np.pi * (5 * t + seed / 10)),  # each seed its own phases
+        "signal/freqs": np.array(freqs),
+        "prediction/epochs": np.array([9]),
+        "prediction/pred": np.full((1, n, 1), pred),
+        "convergence/epochs": np.array([4, 9]),
+        "convergence/mse": np.array([2.0, 1.0]),
+        "convergence/rel_error": rel,
+        "convergence/learned_fraction": 1 - rel,
+        "convergence/magnitude_error": rel,
+        "train/loss": np.ones(10),
+    }
+    return RunData(arrays, {"seed": seed})
+
+
+def test_reconstruction_pairs_each_seed_with_its_own_target():
+    # pe6's seed 1 diverged (left out of its group): rows must still match seeds, not list positions
+    groups = {
+        "raw01": [_data(s, pred=10 + s) for s in (0, 1, 2)],
+        "pe6": [_data(s, pred=20 + s) for s in (0, 2)],
+    }
+    summary = {"raw01": {"final_loss": 1.0}, "pe6": {"final_loss": 0.5}}
+    part = _PARTS["reconstruction"]("E1", groups, summary)
+    np.testing.assert_array_equal(part.arrays["seeds"], [0, 2])
+    np.testing.assert_array_equal(part.arrays["target"][1], groups["raw01"][2].arrays["signal/y"][:, 0])
+    assert part.arrays["pred/raw01"][:, 0].tolist() == [10, 12]
+    assert part.arrays["pred/pe6"][:, 0].tolist() == [20, 22]
+    rows = part.figures["reconstruction"].axes
+    assert [ax.get_ylabel() for ax in rows] == ["seed 0", "seed 2"]
+    target, raw, pe = (line.get_ydata() for line in rows[1].get_lines())
+    np.testing.assert_array_equal(target, part.arrays["target"][1])
+    assert (raw[0], pe[0]) == (12, 22)
+
+
+def test_convergence_findings_follow_the_numbers():
+    freqs = (5, 10, 15)
+
+    def case(raw_rel, raw_hits, pe_hits):
+        groups = {"raw01": [_data(0, rel=raw_rel)], "pe6": [_data(0, rel=[0.01] * 3)]}
+        summary = {
+            "raw01": {
+                "final_rel_err": dict(zip(map(str, freqs), raw_rel)),
+                "epochs_to_rel_err_0.1": raw_hits,
+            },
+            "pe6": {"epochs_to_rel_err_0.1": pe_hits},
+        }
+        return [f.holds for f in _PARTS["convergence"]("X1", groups, summary).findings]
+
+    some, none = {"5": 3.0, "10": None, "15": None}, {"5": None, "10": None, "15": None}
+    everything = {"5": 1.0, "10": 2.0, "15": 3.0}
+    assert case([0.05, 0.4, 0.9], some, everything) == [True, True]
+    assert case([0.9, 0.4, 0.05], some, none) == [False, False]

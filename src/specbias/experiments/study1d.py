@@ -76,8 +76,10 @@ class Study1D:
         signal = self.signal
         if "n" in changes:
             signal = dataclasses.replace(signal, n=changes.pop("n"))
-        if changes.get("mode") == "faithful":
-            signal = dataclasses.replace(signal, phases="shared")
+        if "mode" in changes:  # faithful shares one phase draw across runs (B2), clean draws per run
+            signal = dataclasses.replace(
+                signal, phases="shared" if changes["mode"] == "faithful" else "per_run"
+            )
         if "inputs" in changes:
             changes["inputs"] = tuple(changes["inputs"])
         return dataclasses.replace(self, train=train, signal=signal, **changes)
@@ -118,11 +120,15 @@ def _count_converged(s: dict) -> int:
 
 
 def _reconstruction(exp: str, groups: Groups, summary: dict) -> Part:
-    first = next(iter(groups.values()))
-    t = first[0].arrays["signal/t"][:, 0]
-    seeds = [d.meta["seed"] for d in first]
-    targets = [d.arrays["signal/y"][:, 0] for d in first]
-    preds = {k: [d.get("prediction", "pred")[-1][:, 0] for d in v] for k, v in groups.items()}
+    """Target and predictions after training, per seed. Only the seeds every input finished (none
+    diverged) are drawn and saved, so that each row pairs one seed's target with that seed's
+    predictions."""
+    by_seed = {k: {d.meta["seed"]: d for d in v} for k, v in groups.items()}
+    seeds = sorted(set.intersection(*(set(v) for v in by_seed.values())))
+    first = next(iter(by_seed.values()))
+    t = next(iter(first.values())).arrays["signal/t"][:, 0]
+    targets = [first[s].arrays["signal/y"][:, 0] for s in seeds]
+    preds = {k: [v[s].get("prediction", "pred")[-1][:, 0] for s in seeds] for k, v in by_seed.items()}
     rows = [
         (
             exp,
@@ -137,14 +143,18 @@ def _reconstruction(exp: str, groups: Groups, summary: dict) -> Part:
         for d in v
         if d.has("convergence")
     ]
-    arrays = {f"pred/{k}": np.stack(v) for k, v in preds.items()}
-    arrays["target"] = np.stack(targets)
+    figs = {}
+    if seeds:
+        arrays = {f"pred/{k}": np.stack(v) for k, v in preds.items()}
+        arrays["target"], arrays["seeds"] = np.stack(targets), np.array(seeds)
+        figs["reconstruction"] = figures.reconstruction(t, targets[:5], preds, seeds[:5])
+    else:
+        arrays = {}
     arrays["t"] = t
-    fig = figures.reconstruction(t, targets, preds, seeds[:5])
     finding = compare(
         "PE L=6 fits the target better than raw [0,1)", summary, "pe6", "raw01", "final_loss", "<"
     )
-    return Part(rows, arrays, {"reconstruction": fig}, [finding])
+    return Part(rows, arrays, figs, [finding])
 
 
 def _convergence(exp: str, groups: Groups, summary: dict) -> Part:
