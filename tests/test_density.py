@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from specbias.cli import main
 from specbias.errors import ConfigError
@@ -19,9 +20,13 @@ from specbias.experiments.density import (
     X7_PAPER,
     X7_QUICK,
     Density,
+    Lifts,
     density_findings,
+    frequency_map,
     lift_findings,
     lift_inputs,
+    lift_kind,
+    metric_lines,
     rank_corr,
     rel_err_at_step,
     steps_per_epoch,
@@ -117,11 +122,32 @@ def test_runs_share_nothing_they_should_not():
         ({"batch_inputs": ("pe5",)}, "'pe5'"),
         ({"batch_epochs": 0}, "got 0"),
         ({"inputs": ("raw01", "lin0")}, "got 0"),
+        ({"sizes": 256}, "non-empty tuple"),
+        ({"sizes": (256.0, 512)}, "every N of sizes must be an integer >= 2, got 256.0"),
+        ({"batch_size": 2.5}, "batch size must be an integer >= 1, got 2.5"),
+        ({"batch_size": "128"}, "batch size must be an integer >= 1, got '128'"),
+        ({"batch_epochs": 2.5}, "batch_epochs must be an integer >= 1, got 2.5"),
+        ({"batch_inputs": ()}, "at least one input"),
     ],
 )
 def test_bad_parameters_are_config_errors(kwargs, needle):
     with pytest.raises(ConfigError, match=needle):
         Density(**kwargs)
+
+
+def test_x7_inputs_are_one_per_kind_and_dimension():
+    assert lift_kind("raw01") == ("raw", 1) and lift_kind("raw11") == ("other", 1)  # raw = [0,1) only
+    assert lift_kind("rff10x8") == ("rff", 8) and lift_kind("pe3") == ("pe", 8)
+    for inputs, needle in (
+        (("raw01", "rff10x8", "rff5x8"), "'rff10x8' and 'rff5x8' are both rff at d=8"),
+        (("raw01", "lin8", "lin8", "pe3"), "distinct"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            Lifts(inputs=inputs)
+    Lifts(inputs=("raw01", "raw11", "lin8"))  # raw [-1,1) is not the d = 1 reference
+    for dims, bad in (((0,), "0"), ((2, 1), "1"), ((2.5,), "2.5")):
+        with pytest.raises(ConfigError, match=f"lift dimension d must be an integer >= 2, got {bad}"):
+            lift_inputs(dims, 512)
 
 
 def test_overrides_apply_to_both_variants(tmp_path, capsys):
@@ -183,6 +209,16 @@ def test_x7_end_to_end(tmp_path):
 # --------------------------------------------------------------------------- numbers and findings
 
 
+@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")  # scipy: NaN, rank_corr: 0
+def test_rank_corr_matches_scipy_on_random_inputs_with_ties():
+    rng = np.random.default_rng(0)
+    for size in (2, 3, 5, 8, 20):
+        for _ in range(20):
+            x, y = rng.integers(0, 4, size), rng.normal(size=size).round(1)
+            expected = spearmanr(x, y).statistic
+            assert rank_corr(x, y) == pytest.approx(0.0 if np.isnan(expected) else expected, abs=1e-12)
+
+
 def test_rank_corr_and_trend_handle_ties():
     assert rank_corr([1, 2, 3], [5, 5, 5]) == 0.0
     assert rank_corr([1, 2, 3], [1, 1, 2]) > 0
@@ -228,6 +264,62 @@ def test_density_findings_follow_the_numbers():
     found = {f.claim: f.holds for f in density_findings(X6_QUICK, table)}
     assert not any(v for k, v in found.items() if k.startswith("raw")), found
     assert not found["PE L=6, full batch: the number of converged frequencies hardly depends on N"]
+
+
+def test_batch_density_findings_follow_the_numbers():
+    ns = ("256", "1024", "4096")
+
+    def raw(high, at_step):
+        return {"final_rel_err_high": high, "rel_err_high_at_common_step": at_step, "common_step": 200}
+
+    def pe(epochs, steps):
+        return {
+            "epochs_to_rel_err_0.1": {"5": epochs, "10": None},
+            "steps_to_rel_err_0.1": {"5": steps, "10": None},
+        }
+
+    good = {
+        "raw01": dict(zip(ns, [raw(0.9, 0.5), raw(0.7, 0.6), raw(0.5, 0.8)])),
+        "pe6": dict(zip(ns, [pe(40.0, 82.0), pe(10.0, 88.0), pe(2.0, 96.0)])),
+    }
+    found = [f.holds for f in density_findings(X6_QUICK, {"batch128": good})]
+    assert found == [True, True, True, True], found
+    bad = {
+        "raw01": dict(zip(ns, [raw(0.5, 0.8), raw(0.7, 0.6), raw(0.9, 0.5)])),
+        "pe6": dict(zip(ns, [pe(2.0, 6.0), pe(10.0, 88.0), pe(40.0, 1312.0)])),
+    }
+    found = [f.holds for f in density_findings(X6_QUICK, {"batch128": bad})]
+    assert found == [False, False, False, False], found
+
+
+def test_figure_titles_and_legends_stay_clear():
+    freqs = list(range(5, 71, 5))
+    title = "First epoch with rel. error < 0.1 per target frequency (grey: never)"
+    fig = frequency_map(
+        {"raw [0,1) (full batch)": (["256", "512"], np.ones((14, 2)))}, freqs, "N", title, "epoch"
+    )
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    box = fig._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, fig.get_suptitle()
+    ns = [256, 512, 1024]
+    metrics = {"n_converged": "converged", "regions": "regions"}
+    names = [
+        f"{a} ({b})"
+        for a in ("raw [0,1)", "raw [-1,1)", "PE L=3", "PE L=6")
+        for b in ("full batch", "batch 128")
+    ]
+    series = {k: (ns, {m: (np.arange(3.0) + 1, np.zeros(3)) for m in metrics}) for k in names}
+    fig = metric_lines(series, metrics, "N", "Coordinate density: convergence and regions over N")
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    assert [ax.get_ylabel() for ax in fig.axes] == list(metrics.values())  # density2d indexes them
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert len(fig.legends[0].get_texts()) == len(names)
+    for ax in fig.axes:
+        assert not legend.overlaps(ax.get_window_extent(renderer))
+    box = fig._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
 
 
 def _lift(ham, err, count=0.0, regions=100.0):

@@ -70,14 +70,16 @@ epochs (PE L=6 converges every tone within ~75 full-batch epochs and raw stays f
 tones either way, so the orderings are in place), X6 at N ∈ {256, 512, 1024, 2048} (a factor 8 in
 density: four points for a trend, the full-batch cost grows with N), the fixed-batch variant for raw
 ``[0,1)`` and PE L=6 only and for 100 epochs (it costs ``N/128`` steps per epoch: 1,600 steps at
-N = 2048, while PE converges per epoch within ~50), and X7 at N = 1024 with the same settings, so
-X7's raw01, pe3 and pe6 runs are X6's full-batch runs at N = 1024 (trained once).
+N = 2048, while PE converges per epoch within ~50), and X7 at N = 512 for d ∈ {2, 14, 32} with the
+same settings, so X7's raw01 and pe6 runs are X6's full-batch runs at N = 512 (trained once).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -135,6 +137,12 @@ SEPARATION_RHO = 0.5
 helps"."""
 
 _S = TypeVar("_S", bound="Sweep1D")
+
+
+def _check_count(name: str, value: Any, least: int) -> None:
+    """ConfigError unless ``value`` is an integer (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 # --------------------------------------------------------------------------- parameters
@@ -217,20 +225,25 @@ class Density(Sweep1D):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.sizes or len(set(self.sizes)) != len(self.sizes):
-            raise ConfigError(f"sizes must be distinct and non-empty, got {list(self.sizes)}")
+        if not isinstance(self.sizes, tuple) or not self.sizes or len(set(self.sizes)) != len(self.sizes):
+            raise ConfigError(f"sizes must be a non-empty tuple of distinct N, got {self.sizes!r}")
         for n in self.sizes:
+            _check_count("every N of sizes", n, 2)
             dataclasses.replace(self.signal, n=n)  # ConfigError when the target does not fit N
-        if self.batch_size is not None and not 1 <= self.batch_size < min(self.sizes):
-            raise ConfigError(
-                f"batch size must be between 1 and the smallest N - 1 ({min(self.sizes) - 1}), "
-                f"got {self.batch_size}"
-            )
+        if self.batch_size is not None:
+            _check_count("batch size", self.batch_size, 1)
+            if self.batch_size >= min(self.sizes):
+                raise ConfigError(
+                    f"batch size must be between 1 and the smallest N - 1 ({min(self.sizes) - 1}), "
+                    f"got {self.batch_size}"
+                )
+        if self.batch_inputs is not None and not self.batch_inputs:
+            raise ConfigError("batch_inputs must name at least one input (None: every input), got ()")
         extra = set(self.batch_inputs or ()) - set(self.inputs)
         if extra:
             raise ConfigError(f"batch inputs {sorted(extra)} are not among the inputs {list(self.inputs)}")
-        if self.batch_epochs is not None and self.batch_epochs < 1:
-            raise ConfigError(f"batch_epochs must be >= 1, got {self.batch_epochs}")
+        if self.batch_epochs is not None:
+            _check_count("batch_epochs", self.batch_epochs, 1)
 
     def override(self, **changes: Any) -> Density:
         replacements = self._replacements(changes)
@@ -269,6 +282,7 @@ def lift_inputs(dims: Sequence[int], n: int, sigma: float = 10) -> tuple[str, ..
     (``d`` even and every octave below the Nyquist limit of ``n`` samples) and ``rff<σ>x<d>``."""
     out = ["raw01"]
     for d in dims:
+        _check_count("lift dimension d", d, 2)  # the curve needs two
         out += [f"lin{d}", f"curve{d}"]
         if d % 2 == 0 and NeRFPE(d // 2).frequencies().max() < n / 2:
             out.append(f"pe{d // 2 - 1}")
@@ -283,6 +297,18 @@ class Lifts(Sweep1D):
     inputs: tuple[str, ...] = lift_inputs((2, 8, 14, 32), 2048)
 
     OVERRIDES: ClassVar[tuple[str, ...]] = (*Sweep1D.OVERRIDES, "n")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        seen: dict[tuple[str, int], str] = {}
+        for label in self.inputs:
+            kind = lift_kind(label)
+            if kind in seen:
+                raise ConfigError(
+                    f"inputs {seen[kind]!r} and {label!r} are both {kind[0]} at d={kind[1]}; X7 compares one "
+                    "input per (kind, d)"
+                )
+            seen[kind] = label
 
     def runs(self, seeds: int) -> list[RunConfig]:
         return [self.config(label, seed) for label in self.inputs for seed in range(seeds)]
@@ -608,6 +634,12 @@ def _title(label: str) -> str:
     return figures.input_title(label)
 
 
+def _suptitle(fig: Figure, title: str) -> None:
+    """The figure title wrapped to the figure's width (about 10 characters per inch at the default
+    12 pt), so that it does not run off a figure of one or two panels."""
+    fig.suptitle(textwrap.fill(title, max(20, int(fig.get_figwidth() * 10))))
+
+
 def frequency_map(
     panels: dict[str, tuple[list[str], np.ndarray]],
     freqs: Sequence[int],
@@ -646,7 +678,7 @@ def frequency_map(
         ax.remove()
     axes[0][0].set_ylabel("target frequency k")
     fig.colorbar(image, ax=axes.ravel()[: len(panels)].tolist(), label=colorbar)
-    fig.suptitle(title)
+    _suptitle(fig, title)
     return fig
 
 
@@ -659,8 +691,11 @@ def metric_lines(
 ) -> Figure:
     """One panel per metric, one line per series: mean ± std over seeds against N or d (log₂ axis).
     ``series[name] = (xs, {metric: (mean, std)})``; series named in ``dashed`` are dashed, and series
-    sharing the text before `` (`` share a colour."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.8), squeeze=False)
+    sharing the text before `` (`` share a colour. The legend sits below the panels (inside one it
+    hid the data once there were more than a few series); ``fig.axes`` are the metric panels in order."""
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.0 * len(metrics), 3.8), squeeze=False, layout="constrained"
+    )
     base = {name: name.split(" (")[0] for name in series}
     palette = figures.colors(list(dict.fromkeys(base.values())))
     for ax, (metric, ylabel) in zip(axes[0], metrics.items()):
@@ -673,9 +708,10 @@ def metric_lines(
         ax.set_ylabel(ylabel, fontsize=9)
         if metric == "regions":
             ax.set_yscale("log")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = max(1, min(len(labels), int(fig.get_figwidth() / 2.2)))
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8)
+    _suptitle(fig, title)
     return fig
 
 
@@ -821,9 +857,12 @@ _KINDS = {"raw": "raw [0,1) (d=1)", "lin": "linear lift", "curve": "smooth curve
 
 
 def lift_kind(label: str) -> tuple[str, int]:
-    """``(kind, d)`` of an X7 input: raw, lin, curve, pe, rff or other, and its dimension."""
+    """``(kind, d)`` of an X7 input: raw (``[0,1)`` only, the reference), lin, curve, pe, rff or other
+    (e.g. raw ``[-1,1)``), and its dimension."""
     enc = parse_input(label)
-    kinds = ((Raw, "raw"), (LinearLift, "lin"), (CurveLift, "curve"), (NeRFPE, "pe"), (GaussianRFF, "rff"))
+    if isinstance(enc, Raw):
+        return ("raw" if (enc.lo, enc.hi) == (0.0, 1.0) else "other"), enc.out_dim
+    kinds = ((LinearLift, "lin"), (CurveLift, "curve"), (NeRFPE, "pe"), (GaussianRFF, "rff"))
     return next((name for cls, name in kinds if isinstance(enc, cls)), "other"), enc.out_dim
 
 
