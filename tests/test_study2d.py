@@ -14,7 +14,7 @@ from specbias.experiments import EXPERIMENTS, get_experiment
 from specbias.experiments.study2d import MAIN_PAPER, NATURAL_PAPER, STUDY_2D_EXPERIMENTS
 from specbias.models import MLP
 from specbias.probes import RegionProbe
-from specbias.runs import RegionSpec, RunConfig, execute_run
+from specbias.runs import RegionSpec, RunConfig, RunData, execute_run
 from specbias.signals import RandomImage
 from specbias.training import Schedule, TrainConfig
 
@@ -95,7 +95,9 @@ def test_rff_features_in_training_and_probes_are_identical():
 @pytest.mark.parametrize("exp_id", IDS_2D)
 def test_every_2d_experiment_runs_end_to_end(exp_id, tmp_path):
     args = ["run", exp_id, "--out", str(tmp_path), "--size", "32"]
-    if exp_id != "E20":
+    if exp_id == "E15":  # an architecture sweep: its own depths and widths
+        args += [a for a in TINY_2D if a not in ("--width", "8")]
+    elif exp_id != "E20":
         args += TINY_2D
     assert main(args) == 0
     folder = tmp_path / exp_id
@@ -156,3 +158,114 @@ def test_user_images_and_bad_paths(tmp_path, capsys):
     assert not (tmp_path / "p").exists()
     assert main(["run", "E4b", "--images", "camera", "--out", str(tmp_path / "q")]) == 2
     assert "natural-image experiments" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ review fixes, on synthetic runs
+
+
+def _boundary_run(curve, seed=0):
+    epochs = np.arange(len(curve)) * 10
+    c = np.asarray(curve, dtype=float)
+    arrays = {"boundary/epochs": epochs, "boundary/input_mean": c, "boundary/feature_mean": c}
+    return RunData(arrays, {"seed": seed})
+
+
+def _widen(curves_by_seed):
+    from specbias.experiments.study2d import _boundary
+
+    groups = {
+        "pe4": [_boundary_run(np.full(len(curves_by_seed[0]), 5.0))],
+        "pe16": [_boundary_run(c, s) for s, c in enumerate(curves_by_seed)],
+    }
+    summary = {
+        k: {"boundary_input_mean_last": float(v[0].get("boundary", "input_mean")[-1])}
+        for k, v in groups.items()
+    }
+    (finding,) = [f for f in _boundary("E12", groups, summary).findings if "widen" in f.claim]
+    return finding.holds
+
+
+def test_regions_widen_needs_an_early_minimum_and_a_rise_beyond_the_seed_spread():
+    drop_then_rise = [4.0, 1.0, 1.5, 2.0, 2.5, 3.0]
+    assert _widen([drop_then_rise])
+    # falling until the end, a noisy last point above the minimum: no early minimum, no widening
+    assert not _widen([[4.0, 3.0, 2.0, 1.5, 1.0, 1.01]])
+    # an early minimum but a final rise smaller than the seed-to-seed spread at the end
+    noisy = [[4.0, 1.0, 1.0, 1.0, 1.0, 1.6], [4.0, 1.0, 1.0, 1.0, 1.0, 0.6]]
+    assert not _widen(noisy)
+    assert _widen([[4.0, 1.0, 1.0, 1.0, 1.0, 3.1], [4.0, 1.0, 1.0, 1.0, 1.0, 2.9]])
+
+
+def test_heldout_skips_the_overfitting_finding_when_an_rff_input_diverged():
+    from specbias.experiments.study2d import _heldout
+
+    def run(train, test):
+        arrays = {"heldout/epochs": np.array([0]), "heldout/train_psnr": np.array([train]),
+                  "heldout/test_psnr": np.array([test])}  # fmt: skip
+        return RunData(arrays, {"seed": 0})
+
+    groups = {"raw01": [run(20.0, 19.0)], "rff10": [run(30.0, 25.0)]}
+    summary = {
+        "raw01": {"train_psnr": 20.0, "test_psnr": 19.0},
+        "rff10": {"train_psnr": 30.0, "test_psnr": 25.0},
+        "rff100": {"seeds": 0, "diverged": [{"seed": 0, "epoch": 3}]},
+    }
+    findings = [f for f in _heldout("X3", groups, summary).findings if f is not None]
+    assert [f.claim for f in findings] == ["an encoding generalises better than raw coordinates (rff10)"]
+
+
+def test_hyperplane_matrix_and_region_map_titles_name_epochs_trained_and_the_seed_drawn():
+    import matplotlib.pyplot as plt
+
+    from specbias.experiments.study2d import _hyperplanes, _region_maps
+
+    rng = np.random.default_rng(0)
+
+    def run(seed):
+        cos = rng.uniform(-1, 1, (2, 4, 4))
+        arrays = {
+            "hyperplanes/epochs": np.array([0, 9]),
+            "hyperplanes/mean_offdiag": rng.uniform(-1, 1, (2, 2)),
+            "hyperplanes/frac_positive": rng.uniform(0, 1, (2, 2)),
+            "hyperplane_matrices/epochs": np.array([0, 9]),
+            "hyperplane_matrices/layer1": cos,
+            "hyperplane_matrices/layer2": cos,
+            "region_map/epochs": np.array([0, 9]),
+            "region_map/ids": rng.integers(0, 5, (2, 16)),
+            "region_map/units": rng.integers(0, 2, (2, 1, 16)),
+            "region_map/unit_ids": np.array([[0], [0]]),
+        }
+        return RunData(arrays, {"seed": seed, "hidden_sizes": [4, 4], "shape": (4, 4)})
+
+    groups = {"pe4": [run(1)], "pe8": [run(1)]}
+    fig = _hyperplanes("E11", groups, {}).figures["hyperplane_matrices"]
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert sum("after 1 epoch" in t for t in titles) == 2 and sum("after 10 epochs" in t for t in titles) == 2
+    assert not any("epoch 0" in t or "epoch 9" in t for t in titles)
+    maps = _region_maps("E8", groups, {}).figures
+    assert "seed 1" in maps["region_map_epoch0"]._suptitle.get_text()
+    assert "after 1 epoch" in maps["region_map_epoch0"]._suptitle.get_text()
+    plt.close("all")
+
+
+def test_e4e_paper_measures_only_norms_every_epoch():
+    from specbias.runs import NormSpec
+
+    e4e = get_experiment("E4e")
+    (cfg,) = {c.probes for c in e4e.runs(e4e.params("paper"), 1)}
+    assert len(cfg) == 1 and isinstance(cfg[0], NormSpec)
+    assert cfg[0].schedule.epochs(5000) == list(range(5000))
+
+
+def test_architecture_sweep_refuses_width_and_depth_and_e20_bounds_its_size(tmp_path, capsys):
+    from specbias.errors import ConfigError
+    from specbias.experiments.study2d import EncodingGrid
+
+    for flag in ("--width", "--depth"):
+        assert main(["run", "E15", flag, "8", "--out", str(tmp_path / "o")]) == 2
+        assert f"{flag} does not apply to an architecture sweep" in capsys.readouterr().err
+    assert main(["run", "E20", "--size", "512", "--out", str(tmp_path / "o")]) == 2
+    assert "E20 grid size must be an integer in 2..96, got 512" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="got 1"):
+        EncodingGrid(size=1)
+    assert not (tmp_path / "o").exists()
