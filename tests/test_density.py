@@ -21,6 +21,7 @@ from specbias.experiments.density import (
     X7_QUICK,
     Density,
     Lifts,
+    block,
     density_findings,
     frequency_map,
     lift_findings,
@@ -250,6 +251,7 @@ def _entry(count, high, cos, ham, ppr, epochs=None):
         "hamming_local": ham,
         "points_per_region": ppr,
         "epochs_to_rel_err_0.1": epochs,
+        "epochs_trained_to_rel_err_0.1": {k: None if e is None else e + 1 for k, e in epochs.items()},
     }
 
 
@@ -274,7 +276,7 @@ def test_batch_density_findings_follow_the_numbers():
 
     def pe(epochs, steps):
         return {
-            "epochs_to_rel_err_0.1": {"5": epochs, "10": None},
+            "epochs_trained_to_rel_err_0.1": {"5": epochs + 1, "10": None},
             "steps_to_rel_err_0.1": {"5": steps, "10": None},
         }
 
@@ -320,6 +322,31 @@ def test_figure_titles_and_legends_stay_clear():
         assert not legend.overlaps(ax.get_window_extent(renderer))
     box = fig._suptitle.get_window_extent(renderer)
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+
+
+def test_epoch_findings_use_epochs_trained_not_labels():
+    # checkpoint labels 3, 4, 3 are 4, 5, 4 epochs trained: relative range 0.23 (weak), not 0.30
+    ns = ("256", "1024", "4096")
+    pe = [_entry(14, 0.01, 0.2, 20, 1, {"5": e, "10": None}) for e in (3.0, 4.0, 3.0)]
+    found = density_findings(X6_QUICK, {"full_batch": {"pe6": dict(zip(ns, pe))}})
+    epochs = next(f for f in found if "epochs to converge" in f.claim)
+    assert epochs.holds and "relative range 0.23" in epochs.detail, epochs.detail
+
+
+def test_block_counts_epochs_and_steps_from_the_checkpoint_label():
+    seeds = {m: np.array([0.5]) for m in ("n_converged", "rel_err_mean", "rel_err_high")}
+    fields = ("cos_local_abs_mean", "cos_local_mean", "hamming_local", "hamming_local_ratio", "final_loss")
+    summary = {
+        "epochs_to_rel_err_0.1": {"5": 0.0, "10": None},  # label 0: after the first epoch
+        "final_rel_err": {},
+        "regions_last": 4.0,
+        "seeds": 1,
+        **dict.fromkeys(fields, 1.0),
+    }
+    out = block(summary, seeds, 512, 128)
+    assert out["epochs_trained_to_rel_err_0.1"] == {"5": 1.0, "10": None}
+    assert out["steps_to_rel_err_0.1"] == {"5": 4.0, "10": None}
+    assert out["points_per_region"] == 128
 
 
 def _lift(ham, err, count=0.0, regions=100.0):
