@@ -269,3 +269,31 @@ def test_architecture_sweep_refuses_width_and_depth_and_e20_bounds_its_size(tmp_
     with pytest.raises(ConfigError, match="got 1"):
         EncodingGrid(size=1)
     assert not (tmp_path / "o").exists()
+
+
+def test_e20_distances_and_summary_match_a_brute_force_double_loop():
+    from specbias.experiments.study2d import EncodingGrid, _encoding_distances
+
+    s = 6
+    result = _encoding_distances(EncodingGrid(size=s), None)
+    pts = [(col / s, row / s) for row in range(s) for col in range(s)]  # row-major, x fastest
+
+    def gamma(x, y):
+        return [f(2**k * np.pi * v) for k in range(5) for v in (x, y) for f in (np.sin, np.cos)]
+
+    feats = [np.array(gamma(*p)) for p in pts]
+    n = s * s
+    brute = np.array([[np.sqrt(np.sum((feats[i] - feats[j]) ** 2)) for j in range(n)] for i in range(n)])
+    np.testing.assert_allclose(result.arrays["distance"], brute, atol=1e-5)
+    step = [[abs(pts[i][0] - pts[j][0]) + abs(pts[i][1] - pts[j][1]) for j in range(n)] for i in range(n)]
+    adjacent = [(i, j) for i in range(n) for j in range(n) if step[i][j] == pytest.approx(1 / s)]
+    coord = np.array(
+        [[np.hypot(pts[i][0] - pts[j][0], pts[i][1] - pts[j][1]) for j in range(n)] for i in range(n)]
+    )
+    stats = result.summary["inputs"]["pe5"]
+    enc = np.mean([brute[i, j] for i, j in adjacent]) / np.median(brute)
+    raw = np.mean([coord[i, j] for i, j in adjacent]) / np.median(coord)
+    assert stats["adjacent_over_median"] == pytest.approx(enc, rel=1e-6)
+    assert stats["raw_adjacent_over_median"] == pytest.approx(raw, rel=1e-9)
+    row = brute[0, :s]
+    assert stats["row_minima"] == sum(row[x] < row[x - 1] and row[x] < row[x + 1] for x in range(1, s - 1))
