@@ -125,7 +125,7 @@ def test_local_patches_have_a_fixed_physical_size():
         ({"patch": 1.5}, "is 48 px at 32²; need from 2 px to the whole side"),
         ({"inputs": ("raw01", "raw01")}, "distinct"),
         ({"inputs": ("lin2",)}, "lifts a 1D coordinate"),
-        ({"checkpoints": 0}, "checkpoints must be >= 1"),
+        ({"checkpoints": 0}, "checkpoints must be an integer >= 1"),
     ],
 )
 def test_bad_parameters_are_config_errors(changes, needle):
@@ -171,7 +171,8 @@ def test_band_hits_and_first_below():
     hits = band_hits([a, b], ["0-4", "4-8"])
     assert hits == [[4, 9], [9, 9]]
     epochs, steps = first_below(hits, ["0-4", "4-8"], spe=16)
-    assert epochs == {"0-4": 6.5, "4-8": 9.0} and steps == {"0-4": 7.5 * 16, "4-8": 160}
+    # hits at labels (4, 9) and (9, 9): 5 and 10 epochs trained, 10 and 10
+    assert epochs == {"0-4": 7.5, "4-8": 10.0} and steps == {"0-4": 7.5 * 16, "4-8": 160}
     epochs, _ = first_below([[4, None], [9, 9]], ["0-4", "4-8"], spe=1)
     assert epochs["4-8"] is None  # one seed never got there
 

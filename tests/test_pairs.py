@@ -451,3 +451,16 @@ def test_faithful_natural_scheme_through_the_pair_spec():
         PatchPairSpec(faithful_scheme="odd")
     with pytest.raises(ConfigError, match="do not fit a 8×8 image"):
         window_pairs_2d_faithful(8, 8, np.random.default_rng(0))
+
+
+def test_faithful_depth_width_corners_match_the_e15_reference():
+    """Spec §1.7, E15 at 64²: the same 3×3 patches as E4, corners [0,30) against [35,64)."""
+    p = global_pairs_2d(64, 64, np.random.default_rng(7), n_pairs=50_000, faithful=True, scheme="depth_width")
+    r1, r2 = p.i // 64, p.j // 64
+    assert r1.min() == 0 and r1.max() == 29 and r2.min() == 35 and r2.max() == 63
+    spec = PatchPairSpec(faithful_scheme="depth_width", global_pairs=5000)
+    faithful = spec.sample((64, 64), np.random.default_rng(0), faithful=True)
+    assert (faithful["global"].j // 64).max() == 63  # E4's faithful blocks stop at row 62
+    clean = spec.sample((64, 64), np.random.default_rng(0), faithful=False)
+    main = PatchPairSpec(global_pairs=5000).sample((64, 64), np.random.default_rng(0), faithful=False)
+    np.testing.assert_array_equal(clean["global"].i, main["global"].i)  # clean mode: fractions, as E4

@@ -118,7 +118,8 @@ class PatchPairSpec:
     a fraction of the side (3/64 by default: the reference's 3×3 patch at 64²).
 
     In faithful mode ``faithful_scheme`` picks the reference's sampler: "main" (E4's 3×3 patches,
-    all 36 pairs) or "natural" (E5/E6's 50×50 windows at 512², ``patches`` windows of
+    all 36 pairs, corners ``[0,25)``/``[35,63)``), "depth_width" (E15: the same patches, corners
+    ``[0,30)``/``[35,64)``) or "natural" (E5/E6's 50×50 windows at 512², ``patches`` windows of
     ``pairs_per_patch`` flat-offset pairs, and its corner blocks).
     """
 
@@ -152,7 +153,14 @@ class PatchPairSpec:
             h, w, rng, n_patches=self.patches, patch=self.patch, pairs_per_patch=per_patch, faithful=faithful
         )
         glob = global_pairs_2d(
-            h, w, rng, n_pairs=self.global_pairs, near=self.near, far=self.far, faithful=faithful
+            h,
+            w,
+            rng,
+            n_pairs=self.global_pairs,
+            near=self.near,
+            far=self.far,
+            faithful=faithful,
+            scheme=self.faithful_scheme,
         )
         return {"local": local, "global": glob}
 

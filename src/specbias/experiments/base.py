@@ -7,6 +7,7 @@ and a summary with computed findings. Experiments that need the same runs share 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,8 @@ def check_study(
     inputs: Sequence[str], *, in_dim: int = 1, convention: str = "1d", mode: str = "clean", **sizes: int
 ) -> None:
     """ConfigError unless the inputs are distinct valid labels, ``mode`` is clean/faithful and every
-    named size (width, depth, seeds, …) is at least 1: the checks every study's parameters share."""
+    named size (width, depth, seeds, …) is an integer of at least 1: the checks every study's
+    parameters share."""
     if not inputs:
         raise ConfigError("at least one input is needed")
     if len(set(inputs)) != len(inputs):
@@ -35,8 +37,8 @@ def check_study(
     if mode not in ("clean", "faithful"):
         raise ConfigError(f"mode must be 'clean' or 'faithful', got {mode!r}")
     for name, value in sizes.items():
-        if value < 1:
-            raise ConfigError(f"{name} must be >= 1, got {value}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 @dataclass

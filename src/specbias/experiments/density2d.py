@@ -273,12 +273,14 @@ def band_hits(datas: Sequence[RunData], labels: Sequence[str]) -> list[list[int 
 
 
 def first_below(hits: list[list[int | None]], labels: Sequence[str], spe: int) -> tuple[dict, dict]:
-    """``({band: mean epoch}, {band: mean step})`` over seeds, ``None`` where a seed never got there."""
+    """``({band: mean epochs trained}, {band: mean steps})`` over seeds, ``None`` where a seed never got
+    there. A hit at checkpoint label ``e`` (after epoch ``e``'s update) is ``e + 1`` epochs of training
+    and ``(e + 1)·spe`` optimiser steps."""
     epochs: dict[str, float | None] = {}
     for b, label in enumerate(labels):
         seeds = [h[b] for h in hits]
-        epochs[label] = None if any(e is None for e in seeds) else float(np.mean(seeds))
-    steps = {k: None if e is None else (e + 1) * spe for k, e in epochs.items()}
+        epochs[label] = None if any(e is None for e in seeds) else float(np.mean(seeds)) + 1
+    steps = {k: None if e is None else e * spe for k, e in epochs.items()}
     return epochs, steps
 
 
@@ -508,7 +510,7 @@ def _maps(columns: dict[str, tuple[list[str], list[dict]]], budget: Budget) -> d
     below = f"rel. energy < {BAND_THRESHOLD:g}"
     maps = {
         "convergence_steps": (STEPS_FIELD, f"first step with {below}", True, None),
-        "convergence_epochs": (EPOCHS_FIELD, f"first epoch with {below}", False, None),
+        "convergence_epochs": (EPOCHS_FIELD, f"epochs trained to {below}", False, None),
         "rel_energy_at_common_step": (
             "rel_energy_at_common_step",
             f"rel. energy after {budget.steps} steps",
@@ -553,7 +555,7 @@ def _record(
         result.rows += [(*base, last, m, "last", float(v[s])) for m, v in seeds.items()]
         for band, e in zip(labels, seed_hits):
             if e is not None:
-                result.rows.append((*base, e, EPOCHS_FIELD, band, float(e)))
+                result.rows.append((*base, e, EPOCHS_FIELD, band, float(e + 1)))
                 result.rows.append((*base, e, STEPS_FIELD, band, float((e + 1) * spe)))
     for m, v in seeds.items():
         result.arrays[f"{m}/{group}"] = v

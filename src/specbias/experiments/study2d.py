@@ -76,6 +76,8 @@ from specbias.training import Schedule, TrainConfig
 
 NATURAL_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
 MAIN_PAIRS = PatchPairSpec(patches=100, patch=3 / 64, global_pairs=10000)
+E15_PAIRS = dataclasses.replace(MAIN_PAIRS, faithful_scheme="depth_width")
+"""E4's pairs; in faithful mode with the E15 script's corner blocks ``[0,30)``/``[35,64)`` (spec §1.7)."""
 NATURAL_PAIRS = PatchPairSpec(
     patches=100,
     patch=50 / 512,
@@ -742,9 +744,14 @@ _E15_QUICK = dataclasses.replace(
     inputs=("raw01", "pe5"),
     archs=((2, 64), (4, 128), (6, 128)),
     train=TrainConfig(epochs=200, batch_size=256),
-    probes=suite_probes(20, MAIN_PAIRS),
+    probes=suite_probes(20, E15_PAIRS),
 )
-_E15_PAPER = dataclasses.replace(MAIN_PAPER, inputs=("raw01", "pe5"), archs=((2, 128), (4, 256), (6, 512)))
+_E15_PAPER = dataclasses.replace(
+    MAIN_PAPER,
+    inputs=("raw01", "pe5"),
+    archs=((2, 128), (4, 256), (6, 512)),
+    probes=suite_probes(100, E15_PAIRS, boundary_every=500),
+)
 _RPE = tuple(f"rpe{omega}x{d}" for omega in (2, 32, 1024) for d in (4, 20, 40))
 _E16 = dataclasses.replace(
     MAIN_QUICK,

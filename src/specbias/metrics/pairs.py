@@ -74,8 +74,13 @@ GLOBAL_NEAR_2D = 25 / 64
 GLOBAL_FAR_2D = 35 / 64
 """Clean 2D corner blocks ``[0, 25/64)`` and ``[35/64, 1)`` of the side: the spec's 0.39 and 0.547,
 exact so that a 64² grid gets the reference's rows 0..24 and 35..."""
-FAITHFUL_CORNERS = {"main": (25, 35, 63, 64), "natural": (225, 275, 511, 512)}
-"""The reference's corner blocks ``[0, near)`` and ``[far, end)`` at its image side, per suite."""
+FAITHFUL_CORNERS = {
+    "main": (25, 35, 63, 64),
+    "depth_width": (30, 35, 64, 64),
+    "natural": (225, 275, 511, 512),
+}
+"""The reference's corner blocks ``[0, near)`` and ``[far, end)`` at its image side, per suite: E4,
+E15 (depth and width) and the natural images (spec §1.7)."""
 
 
 @dataclass(frozen=True)
