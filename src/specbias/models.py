@@ -47,7 +47,23 @@ class Trace:
         return self.preacts[:-1]
 
 
-class MLP(nn.Module):
+class _ReLUNet(nn.Module):
+    """What every network here reports about itself: its hidden ReLU units and parameters."""
+
+    @property
+    def hidden_sizes(self) -> list[int]:
+        raise NotImplementedError
+
+    @property
+    def n_hidden(self) -> int:
+        """Total number of hidden ReLU units (the length of an activation pattern)."""
+        return sum(self.hidden_sizes)
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class MLP(_ReLUNet):
     """ReLU MLP with ``depth`` hidden layers of ``width`` units and PyTorch's default init."""
 
     def __init__(self, in_dim: int, width: int, depth: int, out_dim: int = 1) -> None:
@@ -68,14 +84,6 @@ class MLP(nn.Module):
     @property
     def hidden_sizes(self) -> list[int]:
         return [layer.out_features for layer in self.layers[:-1]]
-
-    @property
-    def n_hidden(self) -> int:
-        """Total number of hidden ReLU units (the length of an activation pattern)."""
-        return sum(self.hidden_sizes)
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def macs(self) -> int:
         """Multiply-accumulates of one forward pass of one input (for the cost model)."""
@@ -118,7 +126,7 @@ def conv_out(side: int, stride: int, kernel: int = 3) -> int:
     return (side - kernel) // stride + 1
 
 
-class CNN(nn.Module):
+class CNN(_ReLUNet):
     """The spec's real-data CNN (§6.0) on ``in_shape = (C, H, W)`` images.
 
     Three valid 3×3 convolutions (``channels``), each + ReLU, flatten, ``Linear(·, hidden)`` + ReLU,
@@ -165,14 +173,6 @@ class CNN(nn.Module):
         """Units per hidden layer: channels × positions of each conv map, then the FC layer."""
         convs = [conv.out_channels * h * w for conv, (h, w) in zip(self.convs, self.maps)]
         return [*convs, self.fc.out_features]
-
-    @property
-    def n_hidden(self) -> int:
-        """Total number of hidden ReLU units (the length of an activation pattern)."""
-        return sum(self.hidden_sizes)
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def macs(self) -> int:
         """Multiply-accumulates of one forward pass of one image (for the cost model)."""
