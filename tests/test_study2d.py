@@ -297,3 +297,42 @@ def test_e20_distances_and_summary_match_a_brute_force_double_loop():
     assert stats["raw_adjacent_over_median"] == pytest.approx(raw, rel=1e-9)
     row = brute[0, :s]
     assert stats["row_minima"] == sum(row[x] < row[x - 1] and row[x] < row[x + 1] for x in range(1, s - 1))
+
+
+def test_e15_size_trends_follow_the_data_both_ways():
+    """Hamming count up with d·w, PE's local ratio and every global ratio down; flipped data flips them."""
+    from specbias.experiments.study2d import _size_trends
+
+    archs = ["2x64", "4x128", "6x128"]
+
+    def summary(local, local_ratio, global_ratio):
+        return {
+            f"{label}@{a}": {"hamming_local": h, "hamming_local_ratio": lr, "hamming_global_ratio": gr}
+            for label in ("raw01", "pe5")
+            for a, h, lr, gr in zip(archs, local, local_ratio, global_ratio)
+        }
+
+    groups = {k: [] for k in summary([0] * 3, [0] * 3, [0] * 3)}
+    good = _size_trends(groups, summary([1, 4, 9], [0.3, 0.2, 0.1], [0.5, 0.4, 0.3]), archs)
+    assert [f.claim for f in good] == [
+        "raw01: the local Hamming count grows with network size",
+        "raw01: the global Hamming ratio H/n falls as the net grows",
+        "pe5: the local Hamming count grows with network size",
+        "pe5: the local Hamming ratio H/n falls as the net grows",
+        "pe5: the global Hamming ratio H/n falls as the net grows",
+    ]
+    assert all(f.holds for f in good) and "128: 1, 512: 4, 768: 9" in good[0].detail
+    bad = _size_trends(groups, summary([9, 4, 1], [0.1, 0.2, 0.3], [0.3, 0.4, 0.5]), archs)
+    assert not any(f.holds for f in bad)
+    assert _size_trends(groups, summary([1, 4, 9], [0.3, 0.2, 0.1], [0.5, 0.4, 0.3]), archs[:1]) == []
+
+
+def test_e16_most_regions_at_high_dimension_follows_the_data():
+    from specbias.experiments.study2d import _most_regions_at_high_d
+
+    counts = {"rpe2x4": 900.0, "rpe2x20": 3900.0, "rpe32x40": 3800.0, "rpe1024x4": 1.0}
+    (found,) = _most_regions_at_high_d(counts)
+    assert found.holds and found.detail == "two largest: rpe32x40 3800, rpe2x20 3900"
+    (flipped,) = _most_regions_at_high_d({**counts, "rpe2x4": 5000.0})
+    assert not flipped.holds
+    assert _most_regions_at_high_d({"rpe2x20": 1.0, "rpe32x20": 2.0}) == []

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,6 +55,7 @@ from specbias.experiments.analysis import (
     scalar_curve_rows,
 )
 from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
+from specbias.experiments.density import trend
 from specbias.metrics.geometry import encoding_distance_matrix, hyperplane_matrix
 from specbias.runs import (
     BandSpec,
@@ -577,6 +579,7 @@ def _restricted(exp: str, groups: Groups, summary: dict) -> Part:
             f"largest: {top} with {last[top]:.0f}",
         )
     )
+    part.findings += _most_regions_at_high_d(last)
     if "rpe1024x4" in last:
         low = min(last, key=last.get)
         part.findings.append(
@@ -587,6 +590,22 @@ def _restricted(exp: str, groups: Groups, summary: dict) -> Part:
             )
         )
     return part
+
+
+def _most_regions_at_high_d(last: dict[str, float]) -> list[Finding]:
+    """E16: the two largest final region counts belong to d = 20 or d = 40 encodings (``rpe<ω>x<d>``);
+    nothing to check when every encoding has the same d."""
+    dims = {k: int(k.split("x")[1]) for k in last if re.fullmatch(r"rpe\d+x\d+", k)}
+    if len(set(dims.values())) < 2:
+        return []
+    top = sorted(dims, key=last.get)[-2:]
+    return [
+        Finding(
+            "the d = 20 and d = 40 encodings give the most regions (the two largest counts)",
+            all(dims[k] >= 20 for k in top),
+            "two largest: " + ", ".join(f"{k} {last[k]:.0f}" for k in top),
+        )
+    ]
 
 
 def _arch_label(cfg: RunConfig) -> str:
@@ -610,7 +629,28 @@ def _archs(exp: str, groups: Groups, summary: dict) -> Part:
             part.findings.append(
                 compare(f"{arch}: local Hamming ratio raw < PE", summary, raw, pe, "hamming_local_ratio", "<")
             )
+    part.findings += _size_trends(groups, summary, archs)
     return part
+
+
+def _size_trends(groups: Groups, summary: dict, archs: list[str]) -> list[Finding]:
+    """E15's trends over network size (hidden units d·w): the raw Hamming count grows for every input,
+    PE's local ratio H/n falls (2L > 4L > 6L) and every input's global ratio falls."""
+    units = [int(d) * int(w) for d, w in (a.split("x") for a in archs)]
+    out = []
+    for label in dict.fromkeys(k.split("@")[0] for k in groups):
+        keys = [f"{label}@{a}" for a in archs]
+        if len(keys) < 2 or not all("hamming_local" in summary.get(k, {}) for k in keys):
+            continue
+        claims = [("hamming_local", True, "the local Hamming count grows with network size")]
+        if label.startswith("pe"):
+            claims.append(
+                ("hamming_local_ratio", False, "the local Hamming ratio H/n falls as the net grows")
+            )
+        claims.append(("hamming_global_ratio", False, "the global Hamming ratio H/n falls as the net grows"))
+        for field, rises, claim in claims:
+            out.append(trend(f"{label}: {claim}", units, [float(summary[k][field]) for k in keys], rises))
+    return out
 
 
 _PARTS: dict[str, PartFn] = {
