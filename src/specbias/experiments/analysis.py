@@ -21,13 +21,15 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from specbias import figures
+from specbias.claims import Claim, Compare, Level, SeedTable, evaluate, rank_corr
 from specbias.experiments.base import ExperimentResult, Finding
 from specbias.metrics.spectrum import first_epoch_below
 from specbias.runs import RunConfig, RunData
+from specbias.thresholds import threshold
 
 Runs = Sequence[tuple[RunConfig, RunData]]
 Groups = dict[str, list[RunData]]
-REL_ERR_THRESHOLD = 0.1
+REL_ERR_THRESHOLD = threshold("rel_err").value
 
 
 _T = TypeVar("_T")
@@ -41,6 +43,8 @@ class Part:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding | None] = field(default_factory=list)
+    claims: list[Claim | None] = field(default_factory=list)
+    table: SeedTable = field(default_factory=SeedTable)
 
 
 PartFn = Callable[[str, Groups, dict], Part]
@@ -59,19 +63,9 @@ def by_group(runs: Runs, key: Callable[[RunConfig], str] = group_label) -> Group
     return {k: [d for _, d in sorted(v, key=lambda p: p[0])] for k, v in groups.items()}
 
 
-def compare(claim: str, summary: dict, a: str, b: str, fld: str, relation: str) -> Finding | None:
-    """Finding ``summary[a][fld] <relation> summary[b][fld]``; None when a value is missing."""
-    va, vb = summary.get(a, {}).get(fld), summary.get(b, {}).get(fld)
-    if va is None or vb is None:
-        return None
-    holds = va < vb if relation == "<" else va > vb
-    return Finding(claim, bool(holds), f"{a} {va:.4g} vs {b} {vb:.4g} ({fld})")
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (ties broken by order)."""
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
+def compare(claim: str, summary: dict, a: str, b: str, fld: str, relation: str) -> Claim:
+    """TRANSITIONAL (removed once every module lists Compare claims): the old helper's signature."""
+    return Compare(text=claim, reads=fld, a=a, b=b, relation=relation)
 
 
 def encoding_rank(label: str) -> tuple[int, float]:
@@ -103,37 +97,75 @@ def final_loss(data: RunData) -> float:
     return float(data.get("train", "loss")[-1])
 
 
-def _last_mean(datas: list[RunData], probe: str, key: str) -> float:
-    return float(np.mean([d.get(probe, key)[-1] for d in datas]))
+def _at(probe: str, key: str, index: int) -> Callable[[RunData], float]:
+    return lambda d: float(d.get(probe, key)[index])
 
 
-def _first_mean(datas: list[RunData], probe: str, key: str) -> float:
-    return float(np.mean([d.get(probe, key)[0] for d in datas]))
+def _cos_stat(kind: str, record: str, stat: Callable[[np.ndarray], float]) -> Callable[[RunData], float]:
+    return lambda d: float(stat(d.get("confusion", f"{kind}_{record}")[-1]))
 
 
-def _add_spread(out: dict[str, Any], datas: list[RunData]) -> None:
-    """``<key>_std`` over seeds for every scalar headline that comes from one probe record."""
-    sources = {
-        "hamming_local": ("hamming", "local_mean", -1),
-        "hamming_global": ("hamming", "global_mean", -1),
-        "regions_first": ("regions", "all", 0),
-        "regions_last": ("regions", "all", -1),
-        "dead_first": ("dead", "total", 0),
-        "dead_last": ("dead", "total", -1),
-        "norm_product_last": ("norms", "product", -1),
-        "boundary_input_mean_last": ("boundary", "input_mean", -1),
-        "psnr_last": ("bands", "psnr", -1),
-        "train_psnr": ("heldout", "train_psnr", -1),
-        "test_psnr": ("heldout", "test_psnr", -1),
-    }
-    for key, (probe, record, index) in sources.items():
-        if key in out:
-            out[f"{key}_std"] = float(np.std([d.get(probe, record)[index] for d in datas]))
-    out["final_loss_std"] = float(np.std([final_loss(d) for d in datas]))
-    if "cos_local_abs_mean" in out:
-        for kind in ("local", "global"):
-            per_seed = [np.nanmean(np.abs(d.get("confusion", f"{kind}_cos")[-1])) for d in datas]
-            out[f"cos_{kind}_abs_mean_std"] = float(np.std(per_seed))
+def _hamming_ratio(kind: str) -> Callable[[RunData], float]:
+    return lambda d: float(d.get("hamming", f"{kind}_mean")[-1]) / d.meta["n_hidden"]
+
+
+_COS_STATS: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda c: np.nanmean(c),
+    "abs_mean": lambda c: np.nanmean(np.abs(c)),
+    "frac_abs_gt_0.9": lambda c: np.nanmean(np.abs(c) > 0.9),
+}
+
+
+def n_converged(d: RunData) -> float:
+    """Target tones whose relative error fell below ``rel_err`` at some checkpoint."""
+    rel = d.get("convergence", "rel_error")
+    return float(np.sum((rel < REL_ERR_THRESHOLD).any(axis=0)))
+
+
+def rho_freq_rel_err(d: RunData) -> float:
+    """Spearman's ρ between the tone frequency and its final relative error (spectral bias: > 0)."""
+    return rank_corr(d.arrays["signal/freqs"].astype(float), d.get("convergence", "rel_error")[-1])
+
+
+def _seed_measures() -> dict[str, tuple[str, Callable[[RunData], float]]]:
+    """Per-run scalar headlines: ``quantity -> (array the run must have, measure)``."""
+    out: dict[str, tuple[str, Callable[[RunData], float]]] = {"final_loss": ("train/loss", final_loss)}
+    for kind in ("local", "global"):
+        out[f"hamming_{kind}"] = ("hamming/epochs", _at("hamming", f"{kind}_mean", -1))
+        out[f"hamming_{kind}_ratio"] = ("hamming/epochs", _hamming_ratio(kind))
+        for name, stat in _COS_STATS.items():
+            out[f"cos_{kind}_{name}"] = ("confusion/epochs", _cos_stat(kind, "cos", stat))
+            out[f"jac_{kind}_{name}"] = (f"confusion/{kind}_jac_cos", _cos_stat(kind, "jac_cos", stat))
+    for name, (probe, key) in {
+        "regions": ("regions", "all"),
+        "dead": ("dead", "total"),
+        "norm_product": ("norms", "product"),
+        "boundary_feature_mean": ("boundary", "feature_mean"),
+        "boundary_input_mean": ("boundary", "input_mean"),
+    }.items():
+        out[f"{name}_first"] = (f"{probe}/epochs", _at(probe, key, 0))
+        out[f"{name}_last"] = (f"{probe}/epochs", _at(probe, key, -1))
+    out["regions_share_last"] = ("regions/epochs", lambda d: d.get("regions", "all")[-1] / d.meta["n_points"])
+    out["n_converged"] = ("convergence/epochs", n_converged)
+    out["rho_freq_rel_err"] = ("convergence/epochs", rho_freq_rel_err)
+    out["psnr_last"] = ("bands/epochs", _at("bands", "psnr", -1))
+    out["train_psnr"] = ("heldout/epochs", _at("heldout", "train_psnr", -1))
+    out["test_psnr"] = ("heldout/epochs", _at("heldout", "test_psnr", -1))
+    return out
+
+
+SEED_MEASURES = _seed_measures()
+"""Every scalar headline a run can carry, measured per seed (the unit of replication)."""
+
+
+def seed_table(groups: Groups) -> SeedTable:
+    """Each group's per-seed headline values, for the measures its runs carry."""
+    table = SeedTable()
+    for label, datas in groups.items():
+        for quantity, (needs, measure) in SEED_MEASURES.items():
+            if needs in datas[0].arrays:
+                table.put(label, quantity, {d.meta["seed"]: measure(d) for d in datas})
+    return table
 
 
 def epochs_to_threshold(datas: list[RunData]) -> dict[str, float | None]:
@@ -156,58 +188,34 @@ def epochs_to_threshold(datas: list[RunData]) -> dict[str, float | None]:
     return out
 
 
-def input_summary(datas: list[RunData]) -> dict[str, Any]:
-    """Headline numbers of one input, means over seeds, for every probe the runs carry."""
+def input_summary(datas: list[RunData], table: SeedTable, label: Any) -> dict[str, Any]:
+    """Headline numbers of one input: mean and std over seeds of every per-seed value in ``table``,
+    and the per-frequency and per-band profiles."""
     first = datas[0]
-    n_hidden = first.meta["n_hidden"]
     out: dict[str, Any] = {
-        "final_loss": float(np.mean([final_loss(d) for d in datas])),
         "n_params": first.meta["n_params"],
         "in_dim": first.meta["in_dim"],
         "aliased_features": first.meta["aliased_features"],
         "seeds": len(datas),
     }
-    has = {p for p in ("hamming", "confusion", "convergence", "regions", "dead", "norms", "boundary",
-                       "bands", "heldout", "hamming_random") if first.has(p)}  # fmt: skip
-    if "hamming" in has:
+    for quantity in SEED_MEASURES:
+        if values := table.get(label, quantity):
+            v = np.fromiter(values.values(), dtype=np.float64)
+            out[quantity], out[f"{quantity}_std"] = float(v.mean()), float(v.std())
+    if first.has("confusion"):
         for kind in ("local", "global"):
-            h = _last_mean(datas, "hamming", f"{kind}_mean")
-            out[f"hamming_{kind}"], out[f"hamming_{kind}_ratio"] = h, h / n_hidden
-    if "confusion" in has:
-        for kind in ("local", "global"):
-            cos = [d.get("confusion", f"{kind}_cos")[-1] for d in datas]
-            out[f"cos_{kind}_mean"] = float(np.mean([np.nanmean(c) for c in cos]))
-            out[f"cos_{kind}_abs_mean"] = float(np.mean([np.nanmean(np.abs(c)) for c in cos]))
-            out[f"cos_{kind}_frac_abs_gt_0.9"] = float(np.mean([np.nanmean(np.abs(c) > 0.9) for c in cos]))
             out[f"cos_{kind}_n_zero"] = int(sum(d.get("confusion", f"{kind}_n_zero")[-1] for d in datas))
-    if "convergence" in has:
+    if first.has("convergence"):
         out["epochs_to_rel_err_0.1"] = epochs_to_threshold(datas)
         final = np.mean([d.get("convergence", "rel_error")[-1] for d in datas], axis=0)
         out["final_rel_err"] = {str(int(k)): float(v) for k, v in zip(first.arrays["signal/freqs"], final)}
-    if "regions" in has:
-        out["regions_first"] = _first_mean(datas, "regions", "all")
-        out["regions_last"] = _last_mean(datas, "regions", "all")
+    if first.has("regions"):
         out["regions_saturated_last"] = bool(all(d.get("regions", "saturated")[-1] for d in datas))
         out["n_points"] = first.meta["n_points"]
-    if "dead" in has:
-        out["dead_first"] = _first_mean(datas, "dead", "total")
-        out["dead_last"] = _last_mean(datas, "dead", "total")
-    if "norms" in has:
-        out["norm_product_first"] = _first_mean(datas, "norms", "product")
-        out["norm_product_last"] = _last_mean(datas, "norms", "product")
-    if "boundary" in has:
-        for key in ("feature_mean", "input_mean"):
-            out[f"boundary_{key}_first"] = _first_mean(datas, "boundary", key)
-            out[f"boundary_{key}_last"] = _last_mean(datas, "boundary", key)
-    if "bands" in has:
-        out["psnr_last"] = _last_mean(datas, "bands", "psnr")
+    if first.has("bands"):
         out["band_rel_energy_last"] = np.mean(
             [d.get("bands", "rel_energy")[-1] for d in datas], axis=0
         ).tolist()
-    if "heldout" in has:
-        out["train_psnr"] = _last_mean(datas, "heldout", "train_psnr")
-        out["test_psnr"] = _last_mean(datas, "heldout", "test_psnr")
-    _add_spread(out, datas)
     return out
 
 
@@ -262,14 +270,22 @@ def confusion_part(exp: str, groups: Groups, summary: dict) -> Part:
         part.figures[f"confusion_epoch{epoch}"] = figures.confusion_kde(values, title)
     raw, pes = raw_and_encoded(list(groups))
     if raw and pes:
-        top = pes[-1]
-        part.findings += [
-            compare(f"local |cos| is larger for {raw} than {top} (neighbours' gradients (anti)parallel)",
-                    summary, raw, top, "cos_local_abs_mean", ">"),
-            compare(f"local confusion of {raw} sits nearer ±1 than {top} (share of |cos| > 0.9)",
-                    summary, raw, top, "cos_local_frac_abs_gt_0.9", ">"),
-        ]  # fmt: skip
+        part.claims += confusion_claims(raw, pes[-1], "cos", "loss gradients")
+        if "confusion/local_jac_cos" in next(iter(groups.values()))[0].arrays:
+            part.claims += confusion_claims(raw, pes[-1], "jac", "output Jacobians")
     return part
+
+
+def confusion_claims(raw: str, top: str, measure: str, name: str) -> list[Claim]:
+    """The paper's local-confusion claims on one measure (``cos``: loss gradients, ``jac``: output
+    Jacobians): raw neighbours are more (anti)parallel than the top encoding's, and they sit at ±1
+    (most pairs above |cos| 0.9, the shape of the paper's KDEs)."""
+    return [
+        Compare(text=f"local |cos| of {name} is larger for {raw} than {top} (neighbours (anti)parallel)",
+                reads=f"{measure}_local_abs_mean", a=raw, b=top, relation=">"),
+        Level(text=f"local {name} of {raw} sit at ±1 (most pairs |cos| > 0.9)",
+              reads=f"{measure}_local_frac_abs_gt_0.9", group=raw, threshold="concentrated"),
+    ]  # fmt: skip
 
 
 def hamming_part(exp: str, groups: Groups, summary: dict, probe: str = "hamming") -> Part:
@@ -309,16 +325,14 @@ def hamming_part(exp: str, groups: Groups, summary: dict, probe: str = "hamming"
     )
     raw, pes = raw_and_encoded(list(groups))
     if probe == "hamming" and raw and pes:
-        part.findings.append(
-            compare(f"local Hamming: {raw} < {pes[0]}", summary, raw, pes[0], "hamming_local", "<")
-        )
-        part.findings += [
-            compare(f"local Hamming: {a} < {b}", summary, a, b, "hamming_local", "<")
-            for a, b in itertools.pairwise(pes)
+        part.claims += [
+            Compare(text=f"local Hamming: {a} < {b}", reads="hamming_local", a=a, b=b, relation="<")
+            for a, b in itertools.pairwise([raw, *pes])
         ]
-        part.findings.append(
-            compare(f"global Hamming: {raw} < {pes[-1]}", summary, raw, pes[-1], "hamming_global", "<")
-        )
+        part.claims.append(
+            Compare(text=f"global Hamming: {raw} < {pes[-1]}", reads="hamming_global", a=raw, b=pes[-1],
+                    relation="<")
+        )  # fmt: skip
     return part
 
 
@@ -338,19 +352,28 @@ def make_analysis(
             k: [d for d in everything[k] if d.meta["diverged_at"] is None] for k in labels if k in everything
         }
         groups = {k: v for k, v in groups.items() if v}
-        inputs = {k: input_summary(groups[k]) if k in groups else {"seeds": 0} for k in everything}
+        values = seed_table(groups)
+        inputs = {k: input_summary(groups[k], values, k) if k in groups else {"seeds": 0} for k in everything}
         for k, datas in everything.items():
             diverged = [{"seed": d.meta["seed"], "epoch": d.meta["diverged_at"]} for d in datas
                         if d.meta["diverged_at"] is not None]  # fmt: skip
             if diverged:
                 inputs[k]["diverged"] = diverged
+            if k not in groups:
+                values.mark(k, f"every run diverged ({len(diverged)} seeds)")
         result = ExperimentResult(rows=loss_rows(exp, groups), arrays={}, figures={}, summary={})
+        claims: list[Claim | None] = []
         for name in parts if groups else ():
             part = table[name](exp, groups, inputs)
             result.rows.extend(part.rows)
             result.arrays.update(part.arrays)
             result.figures.update(part.figures)
-            result.findings.extend(f for f in part.findings if f is not None)
+            for f in part.findings:  # TRANSITIONAL: old parts put claims among their findings
+                (claims if isinstance(f, Claim) else result.findings).append(f)
+            values.update(part.table)
+            claims.extend(part.claims)
+        result.findings.extend(evaluate(claims, values))
+        result.table = values
         result.summary = {"inputs": inputs}
         return result
 

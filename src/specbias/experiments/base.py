@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from specbias.claims import SeedTable, Verdict
 from specbias.encodings import parse_input
 from specbias.errors import ConfigError
 from specbias.runs import RunConfig, RunData
@@ -61,7 +62,9 @@ class ExperimentResult:
     arrays: dict[str, np.ndarray]
     figures: dict[str, Figure]
     summary: dict[str, Any]
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Verdict | Finding] = field(default_factory=list)
+    table: SeedTable = field(default_factory=SeedTable)
+    """The per-seed values the claims were judged on."""
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from specbias import figures
+from specbias.claims import Claim, Compare, Level
 from specbias.experiments.analysis import (
     REL_ERR_THRESHOLD,
     Groups,
     Part,
     PartFn,
-    compare,
     confusion_part,
     final_loss,
     hamming_part,
     make_analysis,
-    spearman,
 )
-from specbias.experiments.base import Experiment, Finding, check_study
+from specbias.experiments.base import Experiment, check_study
 from specbias.runs import (
     ConfusionSpec,
     ConvergenceSpec,
@@ -115,10 +114,6 @@ V1_1D = Study1D(
 V1_1D_QUICK = dataclasses.replace(V1_1D, seeds=3)
 
 
-def _count_converged(s: dict) -> int:
-    return sum(v is not None for v in s.get("epochs_to_rel_err_0.1", {}).values())
-
-
 def _reconstruction(exp: str, groups: Groups, summary: dict) -> Part:
     """Target and predictions after training, per seed. Only the seeds every input finished (none
     diverged) are drawn and saved, so that each row pairs one seed's target with that seed's
@@ -151,10 +146,14 @@ def _reconstruction(exp: str, groups: Groups, summary: dict) -> Part:
     else:
         arrays = {}
     arrays["t"] = t
-    finding = compare(
-        "PE L=6 fits the target better than raw [0,1)", summary, "pe6", "raw01", "final_loss", "<"
+    claim = Compare(
+        text="PE L=6 fits the target better than raw [0,1)",
+        reads="final_loss",
+        a="pe6",
+        b="raw01",
+        relation="<",
     )
-    return Part(rows, arrays, figs, [finding])
+    return Part(rows, arrays, figs, claims=[claim])
 
 
 def _convergence(exp: str, groups: Groups, summary: dict) -> Part:
@@ -177,28 +176,27 @@ def _convergence(exp: str, groups: Groups, summary: dict) -> Part:
         "convergence_curves": figures.convergence_curves(epochs, freqs, rel, REL_ERR_THRESHOLD),
         "convergence_heatmap": figures.convergence_heatmap(epochs, freqs, rel),
     }
-    findings: list[Finding | None] = []
-    if "raw01" in summary:
-        final = np.array(list(summary["raw01"]["final_rel_err"].values()))
-        rho = spearman(freqs.astype(float), final)
-        findings.append(
-            Finding(
-                "raw [0,1): the higher the frequency, the larger its final relative error",
-                bool(rho > 0 and final[0] < final[-1]),
-                f"Spearman rho(k, rel. error) = {rho:.2f}; k={freqs[0]}: {final[0]:.3g}, "
-                f"k={freqs[-1]}: {final[-1]:.3g}",
+    claims: list[Claim] = []
+    if "raw01" in groups:
+        claims.append(
+            Level(
+                text="raw [0,1): the higher the frequency, the larger its final relative error",
+                reads="rho_freq_rel_err",
+                group="raw01",
+                threshold="rank_corr",
             )
         )
-        if "pe6" in summary:
-            a, b = _count_converged(summary["pe6"]), _count_converged(summary["raw01"])
-            findings.append(
-                Finding(
-                    "PE L=6 brings more target frequencies below 0.1 relative error than raw [0,1)",
-                    a > b,
-                    f"pe6 {a} of {len(freqs)} vs raw01 {b} of {len(freqs)}",
+        if "pe6" in groups:
+            claims.append(
+                Compare(
+                    text="PE L=6 brings more target frequencies below 0.1 relative error than raw [0,1)",
+                    reads="n_converged",
+                    a="pe6",
+                    b="raw01",
+                    relation=">",
                 )
             )
-    return Part(rows, arrays, figs, findings)
+    return Part(rows, arrays, figs, claims=claims)
 
 
 _PARTS: dict[str, PartFn] = {
