@@ -462,3 +462,107 @@ def test_unknown_loss_raises():
     x = raw_inputs(6, 2, 0)
     with pytest.raises(ConfigError, match="loss must be one of"):
         loss_gradient_pairs(model, x, class_labels(6, 3, 0), random_pairs(6, 3, 0), loss="hinge")
+
+
+# --------------------------------------------------------------------------- output-Jacobian cosine
+
+
+def ref_jacobians(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Each example's output Jacobian ``(C, #params)`` by its own ``torch.func.jacrev`` call (no vmap)."""
+    from torch.func import functional_call, jacrev
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    rows = []
+    for xi in x:
+        jac = jacrev(lambda p, xi=xi: functional_call(model, p, (xi[None],))[0])(params)
+        rows.append(torch.cat([j.reshape(j.shape[0], -1) for j in jac.values()], dim=1))
+    return torch.stack(rows)
+
+
+def ref_jacobian_pairs(model: nn.Module, x: torch.Tensor, pairs: Pairs) -> tuple[np.ndarray, ...]:
+    """``tr(J_i J_jᵀ)``, ``‖J_i‖_F²``, ``‖J_j‖_F²`` from explicit Jacobians."""
+    jac = ref_jacobians(model, x).flatten(1)
+    i, j = torch.as_tensor(pairs.i), torch.as_tensor(pairs.j)
+    sq = (jac * jac).sum(1)
+    return (jac[i] * jac[j]).sum(1).numpy(), sq[i].numpy(), sq[j].numpy()
+
+
+def jacobian_case(name: str) -> tuple[nn.Module, torch.Tensor]:
+    """A float64 model and random inputs: the MLP with 1 and 3 outputs, the CNN (stride 1 and 2)."""
+    g = torch.Generator().manual_seed(7)
+    if name.startswith("mlp"):
+        out_dim = int(name[-1])
+        return make_mlp(3, 11, 3, out_dim, out_dim), raw_inputs(20, 3, out_dim)
+    if name == "tanh-o1":
+        torch.manual_seed(4)
+        model = nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 1)).double()
+        return model, raw_inputs(20, 2, 4)
+    shape = (1, 8, 8) if name == "cnn-s1" else (2, 15, 15)
+    torch.manual_seed(3)
+    model = CNN(shape, 3, channels=(3, 4, 5), hidden=6).double()
+    return model, torch.randn(20, *shape, generator=g, dtype=torch.float64)
+
+
+JACOBIAN_CASES = ["mlp-o1", "mlp-o3", "tanh-o1", "cnn-s1", "cnn-s2"]
+
+
+@pytest.mark.parametrize("name", JACOBIAN_CASES)
+@pytest.mark.parametrize("method", ["auto", "func"])
+def test_output_jacobian_pairs_match_per_example_jacrev(name, method):
+    """tr(J_i J_jᵀ) and ‖J‖_F² by the Gram identity (MLP) or torch.func (any module), to 1e-10."""
+    model, x = jacobian_case(name)
+    pairs = random_pairs(x.shape[0], 15, 1)
+    prod = grads_mod.output_jacobian_pairs(model, x, pairs, method=method)
+    inner, ni, nj = ref_jacobian_pairs(model, x, pairs)
+    assert prod.inner.dtype == np.float64 and prod.inner.shape == (15,)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+    conf = grads_mod.output_jacobian_cosine(model, x, pairs, method=method)
+    assert_close(conf.values, inner / np.sqrt(ni * nj))
+    np.testing.assert_allclose(conf.values[:2], 1.0, atol=1e-12)  # self-pairs
+    assert conf.n_zero == 0
+
+
+def test_output_jacobian_pairs_are_the_empirical_ntk_trace():
+    """The pair products are entries of the traced empirical NTK (the same kernel, by pairs)."""
+    from specbias.metrics.ntk import empirical_ntk
+
+    model, x = jacobian_case("mlp-o3")
+    pairs = random_pairs(x.shape[0], 15, 2)
+    prod = grads_mod.output_jacobian_pairs(model, x, pairs)
+    theta = empirical_ntk(model, x).numpy()
+    assert_close(prod.inner, theta[pairs.i, pairs.j])
+    assert_close(prod.sq_norm_i, np.diag(theta)[pairs.i])
+
+
+def test_single_output_loss_cosine_is_the_jacobian_cosine_up_to_the_residual_signs():
+    """C = 1: g_i = 2 r_i ∇f(x_i), so cos(g_i, g_j) = sign(r_i r_j) c_ij; with C = 3 it is not."""
+    model, x = jacobian_case("mlp-o1")
+    y = targets(x.shape[0], 1, 5)
+    pairs = random_pairs(x.shape[0], 15, 3)
+    jac = grads_mod.output_jacobian_cosine(model, x, pairs).values
+    loss = gradient_confusion(model, x, y, pairs).values
+    with torch.no_grad():
+        r = (model(x) - y)[:, 0].numpy()
+    assert_close(loss, np.sign(r[pairs.i] * r[pairs.j]) * jac)
+
+
+def test_output_jacobian_func_chunks_and_empty_pairs(monkeypatch):
+    """A tiny budget forces many func chunks: same values; no pairs give empty arrays (both paths)."""
+    model, x = jacobian_case("cnn-s1")
+    pairs = random_pairs(x.shape[0], 23, 4)
+    whole = grads_mod.output_jacobian_pairs(model, x, pairs)
+    monkeypatch.setattr(grads_mod, "FUNC_BUDGET", 6 * 3 * model.n_params())  # 6 Jacobians per chunk
+    chunked = grads_mod.output_jacobian_pairs(model, x, pairs)
+    assert_close(chunked.inner, whole.inner, tol=1e-12)
+    assert_close(chunked.sq_norm_i, whole.sq_norm_i, tol=1e-12)
+    none = Pairs(np.zeros(0, int), np.zeros(0, int))
+    for m, xs in (jacobian_case("cnn-s1"), jacobian_case("mlp-o3")):
+        assert grads_mod.output_jacobian_pairs(m, xs, none).inner.shape == (0,)
+
+
+def test_output_jacobian_gram_on_non_mlp_raises():
+    model, x = jacobian_case("tanh-o1")
+    with pytest.raises(ConfigError, match="Gram identity needs a specbias MLP"):
+        grads_mod.output_jacobian_pairs(model, x, random_pairs(x.shape[0], 3, 0), method="gram")

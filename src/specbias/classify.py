@@ -14,7 +14,10 @@ Probes, all after the epoch's update (spec §1.9):
   over the pairs, per layer (:class:`~specbias.probes.HammingProbe`, E18);
 * ``confusion`` -- the cosine of per-example cross-entropy gradients over all parameters,
   ``cos(∇_θ ℓ_i, ∇_θ ℓ_j)`` (Sankararaman et al. 2020; spec §1.6): by the Gram identity with the
-  output cotangent ``softmax − onehot`` for the MLP, by ``torch.func`` for the CNN (E17);
+  output cotangent ``softmax − onehot`` for the MLP, by ``torch.func`` for the CNN (E17); with
+  ``output_jacobian=True`` also ``{kind}_jac_cos``, the cosine of the two images' output Jacobians
+  over all logits, ``tr(J_i J_jᵀ)/(‖J_i‖_F ‖J_j‖_F)`` (the residual-free part; unit cotangents ``e_c``
+  in place of ``softmax − onehot``);
 * ``curves`` -- training and test cross-entropy (means over examples, not the reference's sums of
   batch means, bug B22) and accuracy, every epoch (E19).
 
@@ -47,7 +50,7 @@ from specbias.errors import ConfigError
 from specbias.metrics.pairs import knn_pairs
 from specbias.models import CNN, MLP
 from specbias.probes import ConfusionProbe, HammingProbe
-from specbias.runs import RunData, resolve_device, to_jsonable
+from specbias.runs import RunData, added_field, resolve_device, to_jsonable
 from specbias.seeding import rng_for, stream_seed
 from specbias.training import Schedule, TrainConfig, train
 
@@ -101,7 +104,8 @@ class CurvesProbe:
 @dataclass(frozen=True)
 class ClassifierRun:
     """One real-data training run: dataset, model (``"mlp"`` ``depth × width`` on flattened
-    pixels, or ``"cnn"``), optimiser, pair sampler, probe schedules, seed and mode."""
+    pixels, or ``"cnn"``), optimiser, pair sampler, probe schedules, seed and mode;
+    ``output_jacobian`` adds the output-Jacobian cosine to the confusion probe."""
 
     data: DataSpec
     model: str = "mlp"
@@ -113,6 +117,7 @@ class ClassifierRun:
     confusion: Schedule = Schedule(explicit=(24,))
     seed: int = 0
     mode: str = "clean"
+    output_jacobian: bool = added_field(False)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -192,7 +197,13 @@ class ClassifierRun:
         probes = [
             HammingProbe(x, pairs, self.hamming),
             ConfusionProbe(
-                x, labels, pairs, self.confusion, zero="zero" if self.mode == "faithful" else "nan", loss="ce"
+                x,
+                labels,
+                pairs,
+                self.confusion,
+                zero="zero" if self.mode == "faithful" else "nan",
+                loss="ce",
+                output_jacobian=self.output_jacobian,
             ),
             CurvesProbe(x, labels, x_test, labels_test, Schedule(every=1)),
         ]

@@ -23,7 +23,7 @@ from specbias.metrics.geometry import (
     norm_product,
     spectral_norms,
 )
-from specbias.metrics.gradients import cosine_from_products, loss_gradient_pairs
+from specbias.metrics.gradients import cosine_from_products, loss_gradient_pairs, output_jacobian_cosine
 from specbias.metrics.pairs import Pairs
 from specbias.metrics.patterns import (
     activation_patterns,
@@ -98,7 +98,12 @@ class HammingProbe:
 @dataclass
 class ConfusionProbe:
     """Gradient confusion (cosine and raw inner product) of each pair set, per pair, for the
-    training loss ``loss`` ("mse" on targets, "ce" on class labels)."""
+    training loss ``loss`` ("mse" on targets, "ce" on class labels).
+
+    Records ``{kind}_cos``, ``{kind}_inner`` and ``{kind}_n_zero``; with ``output_jacobian`` also
+    ``{kind}_jac_cos``, the residual-free part: the cosine of the two points' output Jacobians,
+    ``tr(J_i J_jᵀ)/(‖J_i‖_F ‖J_j‖_F)`` (:func:`~specbias.metrics.gradients.output_jacobian_pairs`).
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -108,6 +113,7 @@ class ConfusionProbe:
     name: str = "confusion"
     before_update: bool = False
     loss: str = "mse"
+    output_jacobian: bool = False
 
     def measure(self, model: nn.Module) -> dict[str, np.ndarray]:
         out = {}
@@ -117,6 +123,8 @@ class ConfusionProbe:
             out[f"{kind}_cos"] = confusion.values
             out[f"{kind}_inner"] = products.inner
             out[f"{kind}_n_zero"] = np.asarray(confusion.n_zero)
+            if self.output_jacobian:
+                out[f"{kind}_jac_cos"] = output_jacobian_cosine(model, self.x, p, self.zero).values
         return out
 
 

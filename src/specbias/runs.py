@@ -84,6 +84,20 @@ def _positive(obj: Any, *names: str) -> None:
             raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
+OMIT_IF_DEFAULT = "omit_if_default"
+"""Field-metadata flag: :func:`to_jsonable` leaves the field out while it holds its default."""
+
+
+def added_field(default: Any) -> Any:
+    """A field added to a cached description after runs were hashed.
+
+    While it holds ``default`` it is left out of the JSON (:func:`to_jsonable`), hence out of the
+    run hash, so every cache key computed before the field existed stays valid; any other value
+    is written and changes the key. ``default`` must be immutable.
+    """
+    return dataclasses.field(default=default, metadata={OMIT_IF_DEFAULT: True})
+
+
 @dataclass(frozen=True)
 class PairSpec:
     """Local windows and global pairs on a 1D grid (spec §1.7)."""
@@ -190,8 +204,12 @@ class HammingSpec:
 
 @dataclass(frozen=True)
 class ConfusionSpec:
+    """Loss-gradient confusion of the sampled pairs; ``output_jacobian=True`` also records the
+    residual-free output-Jacobian cosine ``{kind}_jac_cos`` (see :class:`~specbias.probes.ConfusionProbe`)."""
+
     schedule: Schedule
     pairs: AnyPairSpec = PairSpec(25, 100, 5000)
+    output_jacobian: bool = added_field(False)
 
 
 @dataclass(frozen=True)
@@ -325,13 +343,19 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _omitted(f: dataclasses.Field, value: Any) -> bool:
+    return bool(f.metadata.get(OMIT_IF_DEFAULT)) and value == f.default
+
+
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses become ``{"type": name, field: ...}``; tuples become lists."""
+    """Dataclasses become ``{"type": name, field: ...}``; tuples become lists. Fields made by
+    :func:`added_field` are left out while they hold their default (the run hash stays the same)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {"type": type(obj).__name__}
         for f in dataclasses.fields(obj):
-            if f.init:
-                out[f.name] = to_jsonable(getattr(obj, f.name))
+            value = getattr(obj, f.name)
+            if f.init and not _omitted(f, value):
+                out[f.name] = to_jsonable(value)
         return out
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
@@ -374,7 +398,8 @@ def _build_probe(spec: ProbeSpec, cfg: RunConfig, d: _Data) -> Probe:
         return HammingProbe(d.x, pairs, spec.schedule, name=spec.name)
     if isinstance(spec, ConfusionSpec):
         pairs = spec.pairs.sample(d.shape, rng_for(cfg.seed, "pairs:confusion"), faithful)
-        return ConfusionProbe(d.x, d.y, pairs, spec.schedule, zero="zero" if faithful else "nan")
+        zero = "zero" if faithful else "nan"
+        return ConfusionProbe(d.x, d.y, pairs, spec.schedule, zero=zero, output_jacobian=spec.output_jacobian)
     if isinstance(spec, ConvergenceSpec):
         return ConvergenceProbe(d.x, y_np, d.signal.freqs, spec.schedule)
     if isinstance(spec, PredictionSpec):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,7 +28,7 @@ from specbias.runs import RunConfig, RunData
 from specbias.thresholds import threshold
 
 Runs = Sequence[tuple[RunConfig, RunData]]
-Groups = dict[str, list[RunData]]
+Groups = dict[Hashable, list[RunData]]
 REL_ERR_THRESHOLD = threshold("rel_err").value
 
 
@@ -55,7 +55,7 @@ def group_label(cfg: RunConfig) -> str:
     return cfg.input
 
 
-def by_group(runs: Runs, key: Callable[[RunConfig], str] = group_label) -> Groups:
+def by_group(runs: Runs, key: Callable[[RunConfig], Hashable] = group_label) -> Groups:
     """Runs grouped by ``key`` (first-seen order), each group sorted by seed."""
     groups: dict[str, list[tuple[int, RunData]]] = {}
     for cfg, data in runs:
@@ -340,7 +340,7 @@ def make_analysis(
     exp: str,
     parts: Sequence[str],
     table: dict[str, PartFn],
-    key: Callable[[RunConfig], str] = group_label,
+    key: Callable[[RunConfig], Hashable] = group_label,
     order: Callable[[Any], Sequence[str]] | None = None,
 ) -> Callable[[Any, Runs], ExperimentResult]:
     """An experiment's analysis: per-group summaries, diverged runs, then each part in turn."""

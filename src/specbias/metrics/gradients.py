@@ -17,15 +17,32 @@ written out for the ReLU MLP: ``δ_out = ∂ℓ/∂f``, ``δ_l = (δ_{l+1} W_{l+
 pairs, or the whole Gram matrix, then costs a few matrix products. With the output cotangent
 ``∂ℓ_i/∂f_i`` replaced by a unit vector ``e_c`` the same identity gives the empirical NTK.
 
+**Output-Jacobian cosine** (the residual-free part of the confusion). A loss gradient is the
+residual-weighted sum of the output Jacobian's rows, ``g_i = J_iᵀ ∂ℓ_i/∂f_i`` with
+``J_i = ∂f(x_i)/∂θ`` (``C × #params``), so ``cos(g_i, g_j)`` mixes the network's part (``J_i, J_j``)
+with the target's (the residuals): with ``C = 3`` channels, parallel Jacobians and independent
+residuals give a cosine spread over ``[−1, 1]``. The network's part alone is the normalised
+empirical-NTK block (Jacot et al., NeurIPS 2018; ``Θ(x_i, x_j) = J_i J_jᵀ``)
+
+    c_ij = tr(J_i J_jᵀ) / (‖J_i‖_F ‖J_j‖_F),
+    tr(J_i J_jᵀ) = Σ_c Σ_l (δ^c_{l,i}·δ^c_{l,j}) (a_{l-1,i}·a_{l-1,j} + 1),
+
+``δ^c_l = ∂f_c/∂z_l`` from one batched backward pass per channel with the cotangent ``e_c``
+(:func:`channel_deltas`). The activation factor does not depend on ``c``, so stacking the channels'
+deltas into one ``(N, C·n_l)`` matrix per layer makes it the loss-gradient identity again
+(:func:`output_jacobian_pairs`). With ``C = 1``, ``cos(g_i, g_j) = sign(r_i r_j) c_ij`` (residuals
+``r``), so the loss-gradient cosine only adds a sign.
+
 **Losses.** ``loss="mse"`` (coordinate networks): ``ℓ_i = mean_c (f_ic − y_ic)²``, cotangent
 ``2 (f_i − y_i) / C``. ``loss="ce"`` (classifiers, the real-data contrast E17): ``y`` holds integer
 labels, ``ℓ_i = −log softmax(f_i)[y_i]`` and the cotangent is ``softmax(f_i) − onehot(y_i)``, so the
 same Gram identity gives the cross-entropy gradient products of an MLP classifier.
 
 For models that are not a plain :class:`~specbias.models.MLP` (the real-data CNN),
-``method="func"`` computes per-example gradients with ``torch.func.vmap(grad(...))``, for pairs in
-chunks: each chunk takes the gradients of the distinct examples its pairs touch, at most
-:data:`FUNC_BUDGET` gradient entries at a time.
+``method="func"`` computes per-example gradients with ``torch.func.vmap(grad(...))`` (output
+Jacobians with ``vmap(jacrev(...))``, :func:`func_jacobian`), for pairs in chunks: each chunk takes
+the gradients of the distinct examples its pairs touch, at most :data:`FUNC_BUDGET` gradient
+entries at a time.
 """
 
 from __future__ import annotations
@@ -100,9 +117,32 @@ def backprop_deltas(
     return trace.inputs, deltas[::-1]
 
 
+def unit_cotangent(c: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The output cotangent ``e_c`` for every example: ``δ`` becomes ``∂f_c/∂z`` (the NTK's rows)."""
+
+    def fn(out: torch.Tensor) -> torch.Tensor:
+        e = torch.zeros_like(out)
+        e[:, c] = 1.0
+        return e
+
+    return fn
+
+
+def channel_deltas(model: MLP, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Layer inputs ``a_{l-1}`` ``(N, n_{l-1})`` and stacked ``δ^c_l = ∂f_c/∂z_l`` ``(N, C, n_l)``
+    per layer: one batched backward pass per output channel ``c`` with the cotangent ``e_c``."""
+    per_channel = []
+    for c in range(model.out_dim):
+        inputs, deltas = backprop_deltas(model, x, unit_cotangent(c))
+        per_channel.append(deltas)
+    stacked = [torch.stack(ds, dim=1) for ds in zip(*per_channel)]
+    return inputs, stacked
+
+
 @dataclass(frozen=True)
 class PairProducts:
-    """``⟨g_i, g_j⟩``, ``‖g_i‖²`` and ``‖g_j‖²`` for each pair (float64 NumPy arrays)."""
+    """``⟨g_i, g_j⟩``, ``‖g_i‖²`` and ``‖g_j‖²`` for each pair (float64 NumPy arrays); for
+    :func:`output_jacobian_pairs` ``tr(J_i J_jᵀ)``, ``‖J_i‖_F²`` and ``‖J_j‖_F²``."""
 
     inner: np.ndarray
     sq_norm_i: np.ndarray
@@ -135,6 +175,26 @@ def _func_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn
     return torch.cat([g.reshape(x.shape[0], -1) for g in grads.values()], dim=1)
 
 
+def func_jacobian(model: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """Per-example output Jacobians ``∂f_c(x_i)/∂θ``, shape ``(N, C, #params)``, with ``torch.func``
+    (``vmap(jacrev(...))``, the PyTorch NTK tutorial's contraction).
+
+    Parameters are flattened in ``model.named_parameters()`` order. A model whose per-example
+    output is a scalar has ``C = 1``. ``chunk`` bounds the examples ``vmap`` takes at once.
+    """
+    from torch.func import functional_call, jacrev, vmap
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def one(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
+        return functional_call(model, p, (xi[None],)).reshape(-1)
+
+    jac = vmap(jacrev(one), in_dims=(None, 0), chunk_size=chunk)(params, x)
+    n = x.shape[0]
+    c = next(iter(jac.values())).shape[1]
+    return torch.cat([j.reshape(n, c, -1) for j in jac.values()], dim=2)
+
+
 def _resolve(method: str, model: nn.Module) -> str:
     if method not in ("auto", "gram", "func"):
         raise ConfigError(f"gradient method must be 'auto', 'gram' or 'func', got {method!r}")
@@ -146,17 +206,21 @@ def _resolve(method: str, model: nn.Module) -> str:
 
 
 def _func_pairs(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, i_all: torch.Tensor, j_all: torch.Tensor, loss: LossFn
+    rows_fn: Callable[[torch.Tensor], torch.Tensor],
+    per_example: int,
+    i_all: torch.Tensor,
+    j_all: torch.Tensor,
+    like: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``⟨g_i, g_j⟩, ‖g_i‖², ‖g_j‖²`` by ``torch.func``, chunk by chunk of pairs: each chunk computes
-    the gradients of the distinct examples it touches (at most :data:`FUNC_BUDGET` entries)."""
-    n_params = sum(p.numel() for p in model.parameters())
-    per_chunk = max(1, FUNC_BUDGET // (2 * n_params))
+    """``⟨v_i, v_j⟩, ‖v_i‖², ‖v_j‖²`` of per-example vectors ``v = rows_fn(rows)`` (``per_example``
+    entries each), chunk by chunk of pairs: each chunk computes the vectors of the distinct examples
+    it touches (at most :data:`FUNC_BUDGET` entries); ``like`` gives the empty result's dtype."""
+    per_chunk = max(1, FUNC_BUDGET // (2 * per_example))
     parts = []
     for s in range(0, i_all.shape[0], per_chunk):
         i, j = i_all[s : s + per_chunk], j_all[s : s + per_chunk]
         rows, where = torch.unique(torch.cat([i, j]), return_inverse=True)
-        g = _func_grads(model, x[rows], y[rows], loss)
+        g = rows_fn(rows)
         a, b = where[: i.shape[0]], where[i.shape[0] :]
         sq = (g * g).sum(1)
         inner = torch.cat(
@@ -167,10 +231,42 @@ def _func_pairs(
         )
         parts.append(torch.stack([inner, sq[a], sq[b]]))
     if not parts:
-        empty = torch.zeros(0, dtype=x.dtype, device=x.device)
+        empty = torch.zeros(0, dtype=like.dtype, device=like.device)
         return empty, empty, empty
     inner, sq_i, sq_j = torch.cat(parts, dim=1)
     return inner, sq_i, sq_j
+
+
+def _n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _pair_indices(pairs: Pairs, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.as_tensor(pairs.i, device=x.device), torch.as_tensor(pairs.j, device=x.device)
+
+
+def _gram_pair_products(
+    inputs: list[torch.Tensor],
+    deltas: list[torch.Tensor],
+    i_all: torch.Tensor,
+    j_all: torch.Tensor,
+    chunk: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The Gram identity's ``(inner, ‖·‖²_i, ‖·‖²_j)`` for pairs, ``chunk`` pairs at a time."""
+    norms = _sq_norms(inputs, deltas)
+    blocks = [
+        _gram_pairs(inputs, deltas, i_all[s : s + chunk], j_all[s : s + chunk])
+        for s in range(0, i_all.shape[0], chunk)
+    ]
+    inner = torch.cat(blocks) if blocks else norms[:0]
+    return inner, norms[i_all], norms[j_all]
+
+
+def _products(inner: torch.Tensor, sq_i: torch.Tensor, sq_j: torch.Tensor) -> PairProducts:
+    def to_np(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().double().numpy()
+
+    return PairProducts(to_np(inner), to_np(sq_i), to_np(sq_j))
 
 
 def loss_gradient_pairs(
@@ -186,26 +282,15 @@ def loss_gradient_pairs(
     for ``pairs``."""
     method = _resolve(method, model)
     per_example, cotangent = _loss(loss)
-    dev = x.device
-    i_all = torch.as_tensor(pairs.i, device=dev)
-    j_all = torch.as_tensor(pairs.j, device=dev)
+    i_all, j_all = _pair_indices(pairs, x)
     if method == "gram":
         inputs, deltas = backprop_deltas(model, x, lambda f: cotangent(f, y))
-        norms = _sq_norms(inputs, deltas)
-        inner = torch.cat(
-            [
-                _gram_pairs(inputs, deltas, i_all[s : s + chunk], j_all[s : s + chunk])
-                for s in range(0, len(pairs), chunk)
-            ]
-        )
-        sq_i, sq_j = norms[i_all], norms[j_all]
-    else:
-        inner, sq_i, sq_j = _func_pairs(model, x, y, i_all, j_all, per_example)
+        return _products(*_gram_pair_products(inputs, deltas, i_all, j_all, chunk))
 
-    def to_np(t: torch.Tensor) -> np.ndarray:
-        return t.detach().cpu().double().numpy()
+    def grads(rows: torch.Tensor) -> torch.Tensor:
+        return _func_grads(model, x[rows], y[rows], per_example)
 
-    return PairProducts(to_np(inner), to_np(sq_i), to_np(sq_j))
+    return _products(*_func_pairs(grads, _n_params(model), i_all, j_all, x))
 
 
 def loss_gradient_gram(
@@ -221,6 +306,34 @@ def loss_gradient_gram(
     for a, d in zip(inputs, deltas):
         gram += (d @ d.T) * (a @ a.T + 1)
     return gram
+
+
+def output_jacobian_pairs(
+    model: nn.Module, x: torch.Tensor, pairs: Pairs, method: str = "auto", chunk: int = 16384
+) -> PairProducts:
+    """``tr(J_i J_jᵀ)``, ``‖J_i‖_F²`` and ``‖J_j‖_F²`` of the per-example output Jacobians
+    ``J_i = ∂f(x_i)/∂θ`` (``C × #params``, every weight and bias) for ``pairs``: the traces of the
+    empirical-NTK blocks ``Θ(x_i, x_j)``, ``Θ(x_i, x_i)``, ``Θ(x_j, x_j)`` (Jacot et al. 2018).
+
+    ``method="gram"`` (specbias MLP; ``"auto"`` picks it):
+    ``tr(J_i J_jᵀ) = Σ_c Σ_l (δ^c_{l,i}·δ^c_{l,j})(a_{l-1,i}·a_{l-1,j} + 1)`` with ``δ^c_l = ∂f_c/∂z_l``
+    from :func:`channel_deltas`; ``"func"``: ``torch.func`` Jacobians (:func:`func_jacobian`),
+    chunked like the loss gradients. :func:`cosine_from_products` turns the result into the
+    residual-free confusion ``tr(J_i J_jᵀ)/(‖J_i‖_F ‖J_j‖_F)``; see :func:`output_jacobian_cosine`.
+    """
+    method = _resolve(method, model)
+    i_all, j_all = _pair_indices(pairs, x)
+    if method == "gram":
+        inputs, stacked = channel_deltas(model, x)
+        deltas = [d.flatten(1) for d in stacked]  # (N, C·n_l): the factor (a·a + 1) is the same for every c
+        return _products(*_gram_pair_products(inputs, deltas, i_all, j_all, chunk))
+
+    def jacobians(rows: torch.Tensor) -> torch.Tensor:
+        return func_jacobian(model, x[rows]).flatten(1)
+
+    with torch.no_grad():
+        n_out = model(x[:1]).reshape(1, -1).shape[1]
+    return _products(*_func_pairs(jacobians, n_out * _n_params(model), i_all, j_all, x))
 
 
 @dataclass(frozen=True)
@@ -261,3 +374,18 @@ def gradient_confusion(
         n_zero = int(((products.sq_norm_i == 0) | (products.sq_norm_j == 0)).sum())
         return Confusion(products.inner, n_zero)
     raise ConfigError(f"confusion measure must be 'cosine' or 'inner', got {measure!r}")
+
+
+def output_jacobian_cosine(
+    model: nn.Module, x: torch.Tensor, pairs: Pairs, zero: str = "nan", method: str = "auto"
+) -> Confusion:
+    """The residual-free confusion of ``pairs``: ``c_ij = tr(J_i J_jᵀ) / (‖J_i‖_F ‖J_j‖_F)``, the
+    cosine of the two points' output Jacobians (their normalised empirical-NTK block).
+
+    Where :func:`gradient_confusion` weights the Jacobians' rows by the residuals
+    (``g_i = J_iᵀ ∂ℓ_i/∂f_i``), this is the network's part alone; for one output channel
+    ``cos(g_i, g_j) = sign(r_i r_j) c_ij`` with the residuals ``r``. ``zero`` as in
+    :func:`cosine_from_products` (an MLP's ``J_i`` is never zero: the output bias alone gives
+    ``‖J_i‖_F² ≥ C``).
+    """
+    return cosine_from_products(output_jacobian_pairs(model, x, pairs, method=method), zero)

@@ -11,10 +11,12 @@ the unit vector ``e_c``, ``δ^c_l = ∂f_c/∂z_l`` and ``∂f_c/∂W_l = δ^c_l
 
     Θ_cd(x_i, x′_j) = Σ_l (δ^c_{l,i}·δ′^d_{l,j}) (a_{l-1,i}·a′_{l-1,j} + 1)
 
--- one backward pass per output channel (:func:`~specbias.metrics.gradients.backprop_deltas`) and
+-- one backward pass per output channel (:func:`~specbias.metrics.gradients.channel_deltas`) and
 a few matrix products per layer, no per-example gradients. Models that are not a specbias
 :class:`~specbias.models.MLP` use the ``torch.func`` Jacobian contraction of the PyTorch NTK
-tutorial (``vmap(jacrev)`` then ``J Jᵀ``; memory ``N·C·#params``).
+tutorial (:func:`~specbias.metrics.gradients.func_jacobian`, ``vmap(jacrev)``, then ``J Jᵀ``;
+memory ``N·C·#params``). The normalised trace of one block, ``tr Θ(x_i, x_j)/√(tr Θ_ii tr Θ_jj)``,
+is the output-Jacobian cosine of :func:`~specbias.metrics.gradients.output_jacobian_pairs`.
 
 **Gradient confusion is a residual-weighted NTK** (anchors §2.8). For the per-example MSE
 ``ℓ_i = mean_c (f_ic − y_ic)²`` with residual ``r_i = f_i − y_i``,
@@ -111,7 +113,7 @@ above.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,7 +121,7 @@ import torch
 from torch import nn
 
 from specbias.errors import ConfigError
-from specbias.metrics.gradients import backprop_deltas
+from specbias.metrics.gradients import channel_deltas, func_jacobian
 from specbias.metrics.spectrum import frequency_convergence
 from specbias.models import MLP
 
@@ -153,32 +155,13 @@ def _resolve(method: str, model: nn.Module) -> str:
     return method
 
 
-def _unit_cotangent(c: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    def fn(out: torch.Tensor) -> torch.Tensor:
-        e = torch.zeros_like(out)
-        e[:, c] = 1.0
-        return e
-
-    return fn
-
-
-def _channel_deltas(model: MLP, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Layer inputs ``a_{l-1}`` ``(N, n_{l-1})`` and stacked ``δ^c_l`` ``(N, C, n_l)`` per layer."""
-    per_channel = []
-    for c in range(model.out_dim):
-        inputs, deltas = backprop_deltas(model, x, _unit_cotangent(c))
-        per_channel.append(deltas)
-    stacked = [torch.stack(ds, dim=1) for ds in zip(*per_channel)]
-    return inputs, stacked
-
-
 def _identity_ntk(
     model: MLP, x: torch.Tensor, x2: torch.Tensor | None, mode: str, chunk: int
 ) -> torch.Tensor:
     """The kernel by the δ/activation identity, ``chunk`` rows at a time; exactly symmetric when
     ``x2`` is None (blocks: only ``c ≤ d`` computed, ``Θ_dc = Θ_cdᵀ``)."""
     n, sym = x.shape[0], x2 is None
-    inputs, deltas = _channel_deltas(model, x if sym else torch.cat((x, x2)))
+    inputs, deltas = channel_deltas(model, x if sym else torch.cat((x, x2)))
     if sym:
         layers = [(a, a, d, d) for a, d in zip(inputs, deltas)]
     else:
@@ -206,25 +189,6 @@ def _identity_ntk(
             for di in range(ci + 1, c):
                 out[di, ci] = out[ci, di].T
     return out.permute(2, 3, 0, 1).contiguous()
-
-
-def func_jacobian(model: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """Per-example output Jacobians ``∂f_c(x_i)/∂θ``, shape ``(N, C, #params)``, with ``torch.func``.
-
-    Parameters are flattened in ``model.named_parameters()`` order. A model whose per-example
-    output is a scalar has ``C = 1``.
-    """
-    from torch.func import functional_call, jacrev, vmap
-
-    params = {k: v.detach() for k, v in model.named_parameters()}
-
-    def one(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, p, (xi[None],)).reshape(-1)
-
-    jac = vmap(jacrev(one), in_dims=(None, 0), chunk_size=chunk)(params, x)
-    n = x.shape[0]
-    c = next(iter(jac.values())).shape[1]
-    return torch.cat([j.reshape(n, c, -1) for j in jac.values()], dim=2)
 
 
 def _func_ntk(model: nn.Module, x: torch.Tensor, x2: torch.Tensor | None, mode: str) -> torch.Tensor:
