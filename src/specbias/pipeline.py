@@ -55,6 +55,33 @@ def plan(exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, 
     return Planned(exp, profile, params, seeds, exp.runs(params, seeds))
 
 
+def _points(cfg: Any) -> str | None:
+    """The sampling of a run's input: ``64²`` for an image grid, ``N=2048`` for a 1D signal."""
+    signal = getattr(cfg, "signal", None)
+    if hasattr(signal, "size"):
+        return f"{signal.size}²"
+    if hasattr(signal, "n"):
+        return f"N={signal.n}"
+    return None
+
+
+def describe_scale(planned: Planned) -> dict[str, Any]:
+    """The scale the claims were judged at: profile, seeds, and the distinct grids or N, networks
+    and epoch budgets of the planned runs (read from the runs, so overrides show)."""
+    configs = planned.configs
+
+    def distinct(values: Sequence[Any]) -> list[Any]:
+        return [v for v in dict.fromkeys(values) if v is not None]
+
+    return {
+        "profile": planned.profile,
+        "seeds": planned.seeds,
+        "points": distinct([_points(c) for c in configs]),
+        "network": distinct([f"{c.depth}×{c.width}" for c in configs if hasattr(c, "depth")]),
+        "epochs": distinct([c.train.epochs for c in configs if hasattr(c, "train")]),
+    }
+
+
 def write_experiment(out: Path, planned: Planned, result: ExperimentResult, seconds: float) -> Path:
     """Write the experiment directory atomically (staged, then renamed into place)."""
     exp = planned.experiment
@@ -84,6 +111,7 @@ def write_experiment(out: Path, planned: Planned, result: ExperimentResult, seco
             "claim": exp.claim,
             "profile": planned.profile,
             "seeds": planned.seeds,
+            "scale": describe_scale(planned),
             "findings": [f.as_dict() for f in result.findings],
             "compute_seconds": round(seconds, 2),
             "torch": torch.__version__,
