@@ -34,6 +34,7 @@ _TABLE = (
     Threshold("drift", 0.1, "an NTK drift ‖Θ_t - Θ₀‖/‖Θ₀‖ or a region/Hamming change above 10 % is material"),
     # ---- convergence
     Threshold("rel_err", 0.1, "a tone or band has converged when its relative residual is below 0.1"),
+    Threshold("unlearned", 0.9, "a tone or band with relative error above 0.9 is not learned at all"),
     Threshold(
         "departure", 0.05, "the linearised prediction departs when it misses the measured error by 0.05"
     ),
@@ -56,6 +57,7 @@ _TABLE = (
     Threshold("overfit", 0.05, "the test loss rises when its last value exceeds its minimum by 5 %"),
     Threshold("same_err", 0.1, "a linear lift changes nothing: mean final relative error within 0.1 of raw"),
     Threshold("same_factor", 1.5, "a linear lift changes nothing: Hamming and regions within a factor 1.5"),
+    Threshold("same_count", 1.5, "a linear lift changes nothing: converged tones as raw's ±1 (|Δ| < 1.5)"),
 )
 
 THRESHOLDS: dict[str, Threshold] = {t.name: t for t in _TABLE}
