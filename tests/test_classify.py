@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 
+import specbias.classify as classify_mod
 from specbias.classify import (
     ClassifierRun,
     CurvesProbe,
@@ -78,6 +80,28 @@ def test_key_json_and_label(tiny):
         small_run(tiny, width=8),
     ]
     assert len({run.key(), *(o.key() for o in others)}) == 5
+
+
+# E17's first quick-profile run, keyed at version 0.2.0 before ClassifierRun had output_jacobian
+E17_DIGITS = DataSpec("digits", "", 0.2, 1438, 359, (1, 8, 8), 10)
+E17_FIRST = ClassifierRun(
+    E17_DIGITS,
+    "mlp",
+    256,
+    4,
+    TrainConfig(epochs=30, batch_size=512),
+    KnnSpec(anchors=100, k=10),
+    hamming=Schedule(every=2, last=False),
+    confusion=Schedule(explicit=(24,), last=False),
+)
+
+
+def test_output_jacobian_keeps_old_keys_and_changes_the_key_when_on(monkeypatch):
+    monkeypatch.setattr(classify_mod, "__version__", "0.2.0")
+    assert E17_FIRST.key() == "e3142276403abb9e"
+    assert "output_jacobian" not in E17_FIRST.to_json()
+    on = dataclasses.replace(E17_FIRST, output_jacobian=True)
+    assert on.to_json()["output_jacobian"] is True and on.key() != E17_FIRST.key()
 
 
 @pytest.mark.parametrize(
@@ -209,6 +233,35 @@ def test_confusion_probe_matches_autograd_cosines(kind):
         assert out[f"{name}_n_zero"] == 0
 
 
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_confusion_probe_output_jacobian_matches_jacrev_cosines(kind):
+    """``{kind}_jac_cos`` = tr(J_i J_jᵀ)/(‖J_i‖_F ‖J_j‖_F) over all logits (Gram identity for the MLP,
+    torch.func for the CNN) against per-example torch.func.jacrev Jacobians."""
+    from torch.func import functional_call, jacrev
+
+    x, y = random_data(14, (1, 8, 8), 3, 6)
+    torch.manual_seed(2)
+    if kind == "mlp":
+        x, model = x.flatten(1), MLP(64, 10, 2, 3).double()
+    else:
+        model = CNN((1, 8, 8), 3, channels=(2, 3, 4), hidden=5).double()
+    pairs = {
+        "local": Pairs(np.array([0, 0, 3]), np.array([1, 5, 9])),
+        "global": Pairs(np.array([2]), np.array([13])),
+    }
+    out = ConfusionProbe(x, y, pairs, Schedule(every=1), loss="ce", output_jacobian=True).measure(model)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def jac(k: int) -> torch.Tensor:
+        rows = jacrev(lambda p: functional_call(model, p, (x[k : k + 1],))[0])(params)
+        return torch.cat([r.reshape(3, -1) for r in rows.values()], dim=1).flatten()
+
+    for name, p in pairs.items():
+        ref = [float(torch.nn.functional.cosine_similarity(jac(a), jac(b), dim=0)) for a, b in zip(p.i, p.j)]
+        np.testing.assert_allclose(out[f"{name}_jac_cos"], ref, rtol=1e-10, atol=1e-12)
+        assert out[f"{name}_jac_cos"].shape == out[f"{name}_cos"].shape
+
+
 def test_cnn_hamming_counts_every_conv_and_fc_unit():
     """The probe's Hamming distance against sign bits taken from the layers one by one."""
     x, _ = random_data(12, (1, 8, 8), 3, 8)
@@ -263,6 +316,14 @@ def test_execute_mlp_and_cnn_share_pairs_and_give_every_record(tiny):
         np.diff(far, axis=1) <= 0
     ).all()  # nearest / farthest first
     assert (far.min(axis=1) >= near.max(axis=1)).all()
+
+
+def test_execute_records_the_output_jacobian_cosine_when_asked(tiny):
+    run = small_run(tiny, "cnn", output_jacobian=True).execute()
+    for kind in ("local", "global"):
+        jac = run.get("confusion", f"{kind}_jac_cos")
+        assert jac.shape == run.get("confusion", f"{kind}_cos").shape == (1, 24)
+        assert np.all(np.abs(jac) <= 1)
 
 
 def test_runner_caches_a_classifier_run(tiny, tmp_path):

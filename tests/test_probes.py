@@ -11,7 +11,7 @@ import torch
 
 from specbias.errors import ConfigError
 from specbias.metrics.geometry import boundary_distance_feature, boundary_distance_input
-from specbias.metrics.gradients import gradient_confusion
+from specbias.metrics.gradients import gradient_confusion, output_jacobian_cosine
 from specbias.metrics.pairs import Pairs, global_pairs_1d, local_pairs_1d
 from specbias.metrics.patterns import activation_patterns, dead_units, region_counts
 from specbias.metrics.spectrum import frequency_convergence
@@ -126,6 +126,22 @@ def test_confusion_probe_equals_gradient_confusion(zero):
         np.testing.assert_array_equal(out["hit_cos"], 0.0)
 
 
+def test_confusion_probe_records_the_output_jacobian_cosine_when_asked():
+    """``{kind}_jac_cos`` only with ``output_jacobian=True``, per pair, equal to the metric; the loss
+    records stay the same."""
+    x, _, _, pairs = setup()
+    torch.manual_seed(1)
+    model = MLP(1, WIDTH, DEPTH, 3).double()
+    y = torch.sin(2 * math.pi * x * torch.tensor([1.0, 3.0, 7.0], dtype=torch.float64))
+    plain = ConfusionProbe(x, y, pairs, SCHED).measure(model)
+    both = ConfusionProbe(x, y, pairs, SCHED, output_jacobian=True).measure(model)
+    assert set(both) == set(plain) | {f"{k}_jac_cos" for k in pairs}
+    for kind, p in pairs.items():
+        np.testing.assert_array_equal(both[f"{kind}_cos"], plain[f"{kind}_cos"])
+        assert both[f"{kind}_jac_cos"].shape == both[f"{kind}_cos"].shape == (len(p),)
+        np.testing.assert_array_equal(both[f"{kind}_jac_cos"], output_jacobian_cosine(model, x, p).values)
+
+
 def test_region_probe_matches_metric_and_reference():
     x, _, model, _ = setup()
     out = RegionProbe(x, SCHED).measure(model)
@@ -189,7 +205,7 @@ def test_probes_in_training_stack_fixed_shapes_and_match_the_weights():
         PredictionProbe(x, sched),
         ConvergenceProbe(x, y.numpy(), FREQS, sched),
         HammingProbe(x, pairs, sched),
-        ConfusionProbe(x, y, pairs, sched),
+        ConfusionProbe(x, y, pairs, sched, output_jacobian=True),
         RegionProbe(x, sched),
         Snapshot(),
     ]
@@ -198,7 +214,12 @@ def test_probes_in_training_stack_fixed_shapes_and_match_the_weights():
         "prediction": {"pred": (3, N, 1)},
         "convergence": {"rel_error": (3, 3), "mse": (3,)},
         "hamming": {"local_mean": (3,), "local_layer_mean": (3, DEPTH), "global_std": (3,)},
-        "confusion": {"local_cos": (3, 12), "global_inner": (3, 7), "global_n_zero": (3,)},
+        "confusion": {
+            "local_cos": (3, 12),
+            "local_jac_cos": (3, 12),
+            "global_inner": (3, 7),
+            "global_n_zero": (3,),
+        },
         "regions": {"all": (3,), "layer2": (3,)},
     }
     for name, keys in shapes.items():

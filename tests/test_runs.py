@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
+import specbias.runs as runs_mod
 from specbias.encodings import GaussianRFF
 from specbias.errors import ConfigError
 from specbias.results import RunStore
 from specbias.runner import run_all
 from specbias.runs import (
+    BandSpec,
+    BoundarySpec,
     ConfusionSpec,
     ConvergenceSpec,
     DeadUnitSpec,
     HammingSpec,
+    HeldOutSpec,
+    HyperplaneSpec,
+    NormSpec,
     PairSpec,
+    PatchPairSpec,
     PredictionSpec,
+    RandomPairSpec,
+    RegionMapSpec,
     RegionSpec,
     RunConfig,
     SnapshotSpec,
@@ -27,9 +38,10 @@ from specbias.runs import (
     execute_run,
     model_at,
     resolve_device,
+    to_jsonable,
 )
 from specbias.seeding import stream_seed
-from specbias.signals import ToneMixture
+from specbias.signals import NaturalImage, RandomImage, ToneMixture
 from specbias.training import Schedule, TrainConfig
 
 SIGNAL = ToneMixture(n=256, freqs=(2, 5, 9))
@@ -200,6 +212,124 @@ def test_config_key_and_json():
     assert config(train=TrainConfig(epochs=20, lr=math.pi)).key() != a.key()
     js = a.to_json()
     assert js["type"] == "RunConfig" and js["width"] == 16 and js["signal"]["freqs"] == [2, 5, 9]
+
+
+# keys of the first quick-profile RunConfig planned by E2, E4d, E5, E15 and X3, computed at version
+# 0.2.0 before ConfusionSpec had output_jacobian: a field added with added_field must not change them
+TONES = ToneMixture(n=2048, freqs=tuple(range(5, 75, 5)))
+WINDOW = 50 / 2048
+PATCHES = PatchPairSpec(patches=100, patch=3 / 64, global_pairs=10000, near=0.390625, far=0.546875)
+NATURAL = PatchPairSpec(100, 0.09765625, 500, 50000, near=0.44, far=0.537, faithful_scheme="natural")
+
+
+def image_probes(every: int, pairs: PatchPairSpec, boundary_every: int) -> tuple:
+    """The probe list of the 2D studies (E4/E5/E15) in their planned order."""
+    return (
+        HammingSpec(Schedule(last=True, every=every), pairs),
+        RegionSpec(Schedule(last=True, every=every)),
+        RegionMapSpec(Schedule(last=True, explicit=(0,))),
+        DeadUnitSpec(Schedule(last=True, every=every)),
+        NormSpec(Schedule(last=True, every=every)),
+        HyperplaneSpec(Schedule(last=True, every=every)),
+        HyperplaneSpec(Schedule(last=True, explicit=(0,)), keep_matrices=True, name="hyperplane_matrices"),
+        BoundarySpec(Schedule(last=True, every=boundary_every)),
+        BandSpec(Schedule(last=True, every=every)),
+        ConfusionSpec(Schedule(last=True), pairs),
+    )
+
+
+E2_PROBES = (
+    HammingSpec(Schedule(last=True, every=25), PairSpec(25, 250, 5000, WINDOW)),
+    ConfusionSpec(Schedule(last=True), PairSpec(25, 100, 5000, WINDOW)),
+    ConvergenceSpec(Schedule(last=True, every=5)),
+    PredictionSpec(Schedule(last=True)),
+)
+E5_PROBES = (
+    *image_probes(15, NATURAL, 30),
+    HammingSpec(Schedule(last=True, every=15), RandomPairSpec(20000), name="hamming_random"),
+)
+E15_PAIRS = dataclasses.replace(PATCHES, faithful_scheme="depth_width")
+ASTRONAUT = NaturalImage("astronaut", 64, 3)
+PLANNED_KEYS = {
+    "E2": (RunConfig(TONES, "raw01", 128, 4, TrainConfig(epochs=500), E2_PROBES), "18e7d5b94429980d"),
+    "E4d": (
+        RunConfig(
+            RandomImage(64, 3),
+            "raw01",
+            128,
+            2,
+            TrainConfig(500, batch_size=256),
+            image_probes(25, PATCHES, 25),
+        ),
+        "9f17a0ea0aa768b2",
+    ),
+    "E5": (
+        RunConfig(ASTRONAUT, "raw01", 128, 4, TrainConfig(300, batch_size=512), E5_PROBES),
+        "e9c25703f9acc75f",
+    ),
+    "E15": (
+        RunConfig(
+            RandomImage(64, 3),
+            "raw01",
+            64,
+            2,
+            TrainConfig(200, batch_size=256),
+            image_probes(20, E15_PAIRS, 20),
+        ),
+        "80863b92b91ab0c1",
+    ),
+    "X3": (
+        RunConfig(
+            NaturalImage("astronaut", 128, 3),
+            "raw01",
+            128,
+            4,
+            TrainConfig(epochs=200),
+            (HeldOutSpec(Schedule(last=True, every=10)),),
+            held_out=True,
+        ),
+        "2b7ec423150bc528",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PLANNED_KEYS)
+def test_keys_computed_before_output_jacobian_existed_are_unchanged(name, monkeypatch):
+    monkeypatch.setattr(runs_mod, "__version__", "0.2.0")
+    cfg, key = PLANNED_KEYS[name]
+    assert cfg.key() == key
+    assert "output_jacobian" not in json.dumps(cfg.to_json())
+
+
+def test_added_field_enters_the_json_and_the_key_only_off_its_default():
+    spec = ConfusionSpec(Schedule(), PAIRS)
+    assert to_jsonable(spec) == {
+        "type": "ConfusionSpec",
+        "schedule": to_jsonable(Schedule()),
+        "pairs": to_jsonable(PAIRS),
+    }
+    on = dataclasses.replace(spec, output_jacobian=True)
+    assert to_jsonable(on)["output_jacobian"] is True
+    base = config(probes=(spec,))
+    assert config(probes=(ConfusionSpec(Schedule(), PAIRS, output_jacobian=False),)).key() == base.key()
+    assert config(probes=(on,)).key() != base.key()
+
+
+def test_output_jacobian_confusion_in_a_run():
+    """``confusion/{kind}_jac_cos`` beside ``{kind}_cos``, same shape, at every confusion checkpoint."""
+    spec = ConfusionSpec(Schedule(every=10), PAIRS, output_jacobian=True)
+    run = execute_run(config(input="pe3", probes=(spec,)))
+    for kind in ("local", "global"):
+        cos, jac = run.get("confusion", f"{kind}_cos"), run.get("confusion", f"{kind}_jac_cos")
+        assert jac.shape == cos.shape and jac.shape[0] == run.get("confusion", "epochs").size == 2
+        assert np.all(np.abs(jac) <= 1) and not np.isnan(jac).any()
+    # one output: the loss-gradient cosine is the Jacobian cosine up to the residuals' signs
+    np.testing.assert_allclose(
+        np.abs(run.get("confusion", "local_cos")), np.abs(run.get("confusion", "local_jac_cos")), atol=1e-5
+    )
+    plain = execute_run(config(input="pe3", probes=(ConfusionSpec(Schedule(every=10), PAIRS),)))
+    assert not plain.has("confusion") or "confusion/local_jac_cos" not in plain.arrays
+    np.testing.assert_array_equal(plain.get("confusion", "local_cos"), run.get("confusion", "local_cos"))
 
 
 def test_resolve_device():

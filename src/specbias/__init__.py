@@ -33,6 +33,8 @@ from specbias.metrics.gradients import (
     gradient_confusion,
     loss_gradient_gram,
     loss_gradient_pairs,
+    output_jacobian_cosine,
+    output_jacobian_pairs,
 )
 from specbias.metrics.inspheres import chebyshev_ball, inspheres, local_constraints
 from specbias.metrics.ntk import (
@@ -178,6 +180,8 @@ __all__ = [
     "n_freqs_from_label",
     "ntk_drift",
     "ntk_spectrum",
+    "output_jacobian_cosine",
+    "output_jacobian_pairs",
     "parse_input",
     "piece_density",
     "predict_frequency_residuals",

@@ -27,7 +27,7 @@ empirical-NTK block (Jacot et al., NeurIPS 2018; ``Θ(x_i, x_j) = J_i J_jᵀ``)
     c_ij = tr(J_i J_jᵀ) / (‖J_i‖_F ‖J_j‖_F),
     tr(J_i J_jᵀ) = Σ_c Σ_l (δ^c_{l,i}·δ^c_{l,j}) (a_{l-1,i}·a_{l-1,j} + 1),
 
-``δ^c_l = ∂f_c/∂z_l`` from one batched backward pass per channel with the cotangent ``e_c``
+``δ^c_l = ∂f_c/∂z_l`` from one batched backward pass with the cotangents ``e_1 … e_C``
 (:func:`channel_deltas`). The activation factor does not depend on ``c``, so stacking the channels'
 deltas into one ``(N, C·n_l)`` matrix per layer makes it the loss-gradient identity again
 (:func:`output_jacobian_pairs`). With ``C = 1``, ``cos(g_i, g_j) = sign(r_i r_j) c_ij`` (residuals
@@ -105,38 +105,30 @@ def backprop_deltas(
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Layer inputs ``a_{l-1}`` and per-example ``δ_l`` for every linear layer of ``model``.
 
-    ``cotangent_fn(output)`` gives ``∂ℓ_i/∂f_i`` for each example (shape of the output).
+    ``cotangent_fn(output)`` gives ``∂ℓ_i/∂f_i`` for each example, shape ``(N, C)``, or ``(N, K, C)``
+    for ``K`` cotangents per example at once (the ``δ_l`` are then ``(N, K, n_l)``).
     """
     with torch.no_grad():
         trace = model.trace(x)
         delta = cotangent_fn(trace.output)
         deltas = [delta]
         for layer, z in zip(reversed(model.layers[1:]), reversed(trace.hidden)):
-            delta = (delta @ layer.weight) * (z > 0)
+            mask = (z > 0).reshape(z.shape[0], *[1] * (delta.ndim - 2), z.shape[1])
+            delta = (delta @ layer.weight) * mask
             deltas.append(delta)
     return trace.inputs, deltas[::-1]
 
 
-def unit_cotangent(c: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The output cotangent ``e_c`` for every example: ``δ`` becomes ``∂f_c/∂z`` (the NTK's rows)."""
-
-    def fn(out: torch.Tensor) -> torch.Tensor:
-        e = torch.zeros_like(out)
-        e[:, c] = 1.0
-        return e
-
-    return fn
+def _unit_cotangents(out: torch.Tensor) -> torch.Tensor:
+    """The cotangents ``e_1 … e_C`` of every example, ``(N, C, C)``."""
+    eye = torch.eye(out.shape[1], dtype=out.dtype, device=out.device)
+    return eye.expand(out.shape[0], -1, -1).contiguous()
 
 
 def channel_deltas(model: MLP, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Layer inputs ``a_{l-1}`` ``(N, n_{l-1})`` and stacked ``δ^c_l = ∂f_c/∂z_l`` ``(N, C, n_l)``
-    per layer: one batched backward pass per output channel ``c`` with the cotangent ``e_c``."""
-    per_channel = []
-    for c in range(model.out_dim):
-        inputs, deltas = backprop_deltas(model, x, unit_cotangent(c))
-        per_channel.append(deltas)
-    stacked = [torch.stack(ds, dim=1) for ds in zip(*per_channel)]
-    return inputs, stacked
+    """Layer inputs ``a_{l-1}`` ``(N, n_{l-1})`` and ``δ^c_l = ∂f_c/∂z_l`` ``(N, C, n_l)`` per layer:
+    one forward and one batched backward pass with the output cotangents ``e_1 … e_C``."""
+    return backprop_deltas(model, x, _unit_cotangents)
 
 
 @dataclass(frozen=True)

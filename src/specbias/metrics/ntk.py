@@ -11,8 +11,9 @@ the unit vector ``e_c``, ``δ^c_l = ∂f_c/∂z_l`` and ``∂f_c/∂W_l = δ^c_l
 
     Θ_cd(x_i, x′_j) = Σ_l (δ^c_{l,i}·δ′^d_{l,j}) (a_{l-1,i}·a′_{l-1,j} + 1)
 
--- one backward pass per output channel (:func:`~specbias.metrics.gradients.channel_deltas`) and
-a few matrix products per layer, no per-example gradients. Models that are not a specbias
+-- one batched backward pass over the output channels
+(:func:`~specbias.metrics.gradients.channel_deltas`) and a few matrix products per layer, no
+per-example gradients. Models that are not a specbias
 :class:`~specbias.models.MLP` use the ``torch.func`` Jacobian contraction of the PyTorch NTK
 tutorial (:func:`~specbias.metrics.gradients.func_jacobian`, ``vmap(jacrev)``, then ``J Jᵀ``;
 memory ``N·C·#params``). The normalised trace of one block, ``tr Θ(x_i, x_j)/√(tr Θ_ii tr Θ_jj)``,
