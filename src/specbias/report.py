@@ -2,9 +2,10 @@
 
 ``build_report(out)`` reads every ``OUT/<EXP>/summary.json`` and its ``figures/*.png`` (embedded
 as base64 data URIs, so the page works offline and opened from disk) and writes
-``OUT/report.html`` atomically. Nothing in the page is hard-coded: each verdict is a finding the
-experiment computed from its data, and "does not hold" is shown as plainly as "holds".
-``specbias report OUT`` rebuilds it without re-running anything.
+``OUT/report.html`` atomically. The page opens with a scorecard (every claim's verdict, effect,
+interval and the scale it was judged at, see :func:`scorecard`), then one section per experiment.
+Nothing in the page is hard-coded: each verdict is a finding the experiment computed from its
+data. ``specbias report OUT`` rebuilds it without re-running anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import base64
 import html
 import json
 import platform
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +24,52 @@ from specbias import __version__
 from specbias.errors import ConfigError
 from specbias.results import atomic_write_bytes
 
+OUTCOMES = ("holds", "contradicted", "inconclusive", "not measurable")
+"""The four verdicts of a finding, in the order the report counts them."""
+
+OLD_BOOLEAN = "old boolean"
+"""A 0.2.0 finding whose boolean ``holds`` is False: contradicted and unmeasurable look alike."""
+
 _CSS = """
+*{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
+padding:0 1em;color:#222;line-height:1.45;overflow-wrap:break-word}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ddd;padding:.25em .6em;
-text-align:right}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
-.holds{color:#176f2c;font-weight:600}.fails{color:#b3261e;font-weight:600}
-.claim{font-style:italic;color:#444}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
-.env td{text-align:left}nav ul{columns:2}code{background:#f5f5f5;padding:0 .2em}
-.summary-count{font-size:1.1em}
+text-align:right;vertical-align:top}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+.claim{font-style:italic;color:#444}figure{margin:.8em 0}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:.4em 0}
+.env td{text-align:left;overflow-wrap:anywhere}code{background:#f5f5f5;padding:0 .2em;overflow-wrap:anywhere}
+.muted{color:#666}.small{font-size:.82em}
+.badge{display:inline-block;padding:0 .55em;border-radius:1em;border:2px solid;font-size:.85em;
+font-weight:600;white-space:nowrap;line-height:1.5}
+.b-holds{background:#1b6e34;border-color:#1b6e34;color:#fff}
+.b-contradicted{background:#fff;border-color:#b3261e;color:#b3261e}
+.b-inconclusive{background:#fff1c2;border-color:#8a6100;border-style:dashed;color:#5c4100}
+.b-unmeasurable{background:#fff;border-color:#888;border-style:dotted;color:#555;font-style:italic}
+.b-old{background:#eee;border-color:#eee;color:#444;font-weight:500;white-space:normal;border-radius:.4em}
+.counts{font-size:1.05em;margin:.4em 0}.counts .badge{margin-right:.25em}
+.legend{list-style:none;padding:0;font-size:.9em}.legend li{margin:.2em 0}
+table.scorecard{table-layout:fixed;width:100%}
+.scorecard col.c-verdict{width:11.5em}.scorecard col.c-effect{width:15.5em}.scorecard col.c-n{width:3.2em}
+.scorecard td,.scorecard th{overflow-wrap:anywhere}
+.scorecard thead th{text-align:left}
+.scorecard tr.group th{background:#eef1f5;text-align:left;font-weight:600;padding-top:.45em}
+.scorecard tr.group td{background:#eef1f5;text-align:left;font-size:.85em;color:#333}
+.scorecard td.v{text-align:left}
+.scorecard td.v-holds{background:#eaf5ee}.scorecard td.v-contradicted{background:#fcebea}
+.scorecard td.v-inconclusive{background:#fff8e1}.scorecard td.v-unmeasurable{background:#f4f4f4}
+.scorecard td.v-old{background:#f7f7f7}
+.scorecard td.eff{font-variant-numeric:tabular-nums}.nw{white-space:nowrap}
+.count.zero{opacity:.5}
+.why{font-size:.8em;color:#666;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;
+overflow:hidden;cursor:help}.why:hover{-webkit-line-clamp:unset;overflow:visible}
+.thr{font-size:.78em;color:#666}
+ul.findings{padding-left:1.2em}ul.findings li{margin:.45em 0}
+.fmeta,.detail{font-size:.85em;color:#555}.detail{color:#777}
+.headline td:not(:first-child){white-space:nowrap}.warn{color:#b3261e;font-weight:600}
+.back{font-size:.85em;font-weight:400;margin-left:.6em}
 """
 
 HEADLINE_KEYS = (
@@ -50,21 +90,226 @@ HEADLINE_KEYS = (
 )
 
 
-def _load_experiments(out: Path) -> list[dict[str, Any]]:
-    found = []
-    for summary in sorted(out.glob("*/summary.json")):
-        data = json.loads(summary.read_text())
-        data["_dir"] = summary.parent
-        found.append(data)
-    return found
+@dataclass(frozen=True)
+class _Look:
+    css: str
+    symbol: str
+    label: str
 
 
-def _sort_key(exp: dict[str, Any]) -> tuple:
+_LOOKS = {
+    "holds": _Look("holds", "✓", "holds"),
+    "contradicted": _Look("contradicted", "✗", "contradicted"),
+    "inconclusive": _Look("inconclusive", "?", "inconclusive"),
+    "not measurable": _Look("unmeasurable", "∅", "not measurable"),
+    OLD_BOOLEAN: _Look("old", "–", "does not hold (old boolean)"),
+}
+
+_OLD_REASON = "0.2.0 summary: a boolean judged on means only; no effect, interval or reason recorded"
+
+
+def verdict_of(finding: Mapping[str, Any]) -> str:
+    """The finding's verdict: one of :data:`OUTCOMES`; for a 0.2.0 finding (a boolean only) "holds"
+    or :data:`OLD_BOOLEAN`, since an old False cannot tell contradicted from unmeasurable."""
+    verdict = finding.get("verdict")
+    if verdict is None:
+        return "holds" if finding.get("holds") else OLD_BOOLEAN
+    return str(verdict)
+
+
+def _look(verdict: str) -> _Look:
+    return _LOOKS.get(verdict, _Look("old", "–", verdict))
+
+
+def _badge(verdict: str) -> str:
+    look = _look(verdict)
+    return f"<span class='badge b-{look.css}'>{look.symbol} {html.escape(look.label)}</span>"
+
+
+def count_outcomes(findings: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """How many findings got each verdict (:func:`verdict_of`)."""
+    return Counter(verdict_of(f) for f in findings)
+
+
+def _counts(findings: Sequence[Mapping[str, Any]]) -> str:
+    """ "N holds · N contradicted · N inconclusive · N not measurable" (+ old booleans, if any)."""
+    counts = count_outcomes(findings)
+    shown = list(OUTCOMES) + [v for v in counts if v not in OUTCOMES]
+    parts = [
+        f"<span class='count{'' if counts[v] else ' zero'}' data-outcome='{html.escape(v)}'>"
+        f"<span class='badge b-{_look(v).css}'>{_look(v).symbol}</span> <b>{counts[v]}</b> "
+        f"{html.escape(_look(v).label)}</span>"
+        for v in shown
+    ]
+    return " · ".join(parts)
+
+
+def _signed(value: Any) -> str:
+    return f"{value:+.3g}" if isinstance(value, (int, float)) else html.escape(str(value))
+
+
+def _effect(finding: Mapping[str, Any]) -> str:
+    """``+0.12 [+0.05, +0.19]``; "—" when there is no effect."""
+    effect = finding.get("effect")
+    if effect is None:
+        return "—"
+    interval = finding.get("interval")
+    text = f"<span class='nw'>{_signed(effect)}</span>"
+    if interval:
+        text += f" <span class='nw'>[{_signed(interval[0])}, {_signed(interval[1])}]</span>"
+    else:
+        text += " <span class='muted small'>(no interval)</span>"
+    return text
+
+
+def _threshold(finding: Mapping[str, Any]) -> str:
+    name, value = finding.get("threshold_name"), finding.get("threshold")
+    if value is None:
+        return ""
+    return f"{html.escape(str(name or 'threshold'))} = {value:g}"
+
+
+def _reason(finding: Mapping[str, Any]) -> str:
+    if "verdict" not in finding:
+        return _OLD_REASON
+    return str(finding.get("reason") or "")
+
+
+def _n(finding: Mapping[str, Any]) -> str:
+    """The number of seeds behind the effect; "—" where none is (0 for a claim not measurable)."""
+    return html.escape(str(finding["n"])) if finding.get("n") else "—"
+
+
+def _span(values: Any, unit: str = "") -> str | None:
+    """A list of scale values as text: all of them when few, else first … last (count)."""
+    if values is None:
+        return None
+    values = [values] if isinstance(values, (str, int, float)) else list(values)
+    if not values:
+        return None
+    text = ", ".join(map(str, values)) if len(values) <= 3 else f"{values[0]} … {values[-1]} ({len(values)})"
+    return text + unit
+
+
+def scale_text(summary: Mapping[str, Any]) -> str:
+    """The scale an experiment's claims were judged at: profile · grid or N · network · epochs · seeds."""
+    scale = summary.get("scale") or {}
+    seeds = scale.get("seeds", summary.get("seeds"))
+    parts = [
+        _span(scale.get("profile", summary.get("profile"))),
+        _span(scale.get("points")),
+        _span(scale.get("network")),
+        _span(scale.get("epochs"), " epochs"),
+        None if seeds is None else f"{seeds} seed{'' if seeds == 1 else 's'}",
+    ]
+    text = " · ".join(html.escape(p) for p in parts if p)
+    if not scale:
+        text += " <span class='muted'>(grid, network and epochs not recorded)</span>"
+    return text
+
+
+def _id_key(eid: str) -> tuple:
     """E1, E2, …, E20, then X1, X2, … (ids compare by letter, then number, then suffix)."""
-    eid = exp["experiment"]
-    letter, rest = eid[0], eid[1:]
+    letter, rest = eid[:1], eid[1:]
     digits = "".join(ch for ch in rest if ch.isdigit())
     return (letter != "E", int(digits or 0), rest)
+
+
+def _sort_key(exp: Mapping[str, Any]) -> tuple:
+    return _id_key(exp["experiment"])
+
+
+def _claim_keys(findings: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
+    """(claim text, occurrence): a key that tells apart two findings with the same text."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for f in findings:
+        keys.append((f["claim"], seen[f["claim"]]))
+        seen[f["claim"]] += 1
+    return keys
+
+
+def scorecard(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str:
+    """The scorecard table: every claim of every experiment, grouped by experiment, with one verdict
+    column group (verdict, effect [95 % interval], n) per ``(profile, summaries)`` column.
+
+    Each experiment's group row links to its section and gives, per column, the scale its claims
+    were judged at. A claim is matched across columns by its text; a column without it shows "—".
+    Today the report passes one column; several profiles side by side need no other change.
+    """
+    tables = [{s["experiment"]: s for s in summaries} for _, summaries in columns]
+    ids = sorted({eid for t in tables for eid in t}, key=_id_key)
+    multi = len(columns) > 1
+    width = 1 + 3 * len(columns)
+    cols = "<col class='c-claim'>" + "".join(
+        "<col class='c-verdict'><col class='c-effect'><col class='c-n'>" for _ in columns
+    )
+    sub = "<th>Verdict</th><th>Effect [95 % interval]</th><th>n</th>"
+    if multi:
+        head = (
+            "<tr><th rowspan='2'>Claim</th>"
+            + "".join(f"<th colspan='3'>{html.escape(label)}</th>" for label, _ in columns)
+            + f"</tr><tr>{sub * len(columns)}</tr>"
+        )
+    else:
+        head = f"<tr><th>Claim</th>{sub}</tr>"
+    bodies = []
+    for eid in ids:
+        present = [t.get(eid) for t in tables]
+        first = next(s for s in present if s is not None)
+        scales = "".join(
+            f"<td colspan='3'>{scale_text(s) if s else '<span class=muted>not run</span>'}</td>"
+            for s in present
+        )
+        rows = [
+            f"<tr class='group'><th><a href='#{html.escape(eid)}'>{html.escape(eid)}</a> "
+            f"{html.escape(first.get('title', ''))}</th>{scales}</tr>"
+        ]
+        by_key = [
+            dict(zip(_claim_keys(s.get("findings", [])), s.get("findings", []))) if s else {} for s in present
+        ]
+        keys = list(dict.fromkeys(k for table in by_key for k in table))
+        for key in keys:
+            rows.append(_scorecard_row(key[0], [table.get(key) for table in by_key], columns, multi))
+        if not keys:
+            rows.append(f"<tr><td colspan='{width}' class='muted'>No computed finding.</td></tr>")
+        bodies.append(f"<tbody>{''.join(rows)}</tbody>")
+    style = f" style='min-width:{24 + 27.2 * len(columns):.0f}em'" if multi else ""
+    return (
+        f"<div class='scroll'><table class='scorecard'{style}><colgroup>{cols}</colgroup>"
+        f"<thead>{head}</thead>{''.join(bodies)}</table></div>"
+    )
+
+
+def _scorecard_row(
+    claim: str,
+    findings: Sequence[Mapping[str, Any] | None],
+    columns: Sequence[tuple[str, Any]],
+    multi: bool,
+) -> str:
+    reasons = []
+    cells = []
+    for (label, _), f in zip(columns, findings):
+        if f is None:
+            cells.append("<td class='v muted'>—</td><td class='eff'></td><td></td>")
+            continue
+        verdict = verdict_of(f)
+        reason = _reason(f)
+        if reason:
+            reasons.append(f"{label}: {reason}" if multi else reason)
+        thr = _threshold(f)
+        cells.append(
+            f"<td class='v v-{_look(verdict).css}' title='{html.escape(reason)}' "
+            f"data-verdict='{html.escape(verdict)}'>{_badge(verdict)}</td>"
+            f"<td class='eff'>{_effect(f)}" + (f"<div class='thr'>{thr}</div>" if thr else "") + "</td>"
+            f"<td>{_n(f)}</td>"
+        )
+    why = "; ".join(reasons)
+    why_html = f"<div class='why' title='{html.escape(why)}'>{html.escape(why)}</div>" if why else ""
+    return (
+        f"<tr class='finding'><td><div class='ctext'>{html.escape(claim)}</div>{why_html}</td>"
+        f"{''.join(cells)}</tr>"
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -79,7 +324,7 @@ def _headline_table(inputs: dict[str, dict[str, Any]]) -> str:
         keys = sorted(
             {k for block in inputs.values() for k, v in block.items() if isinstance(v, (int, float))}
         )[:8]
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    head = "".join(f"<th>{html.escape(k).replace('_', '_<wbr>')}</th>" for k in keys)
     rows = []
     for label, block in inputs.items():
         cells = []
@@ -90,11 +335,14 @@ def _headline_table(inputs: dict[str, dict[str, Any]]) -> str:
                 cells.append(f"<td>{_fmt(block[k])} ± {_fmt(block[f'{k}_std'])}</td>")
             else:
                 cells.append(f"<td>{_fmt(block[k])}</td>")
-        seeds = block.get("seeds", "")
+        seeds = html.escape(str(block.get("seeds", "")))
         diverged = block.get("diverged")
-        note = f" <span class='fails'>({len(diverged)} diverged)</span>" if diverged else ""
+        note = f" <span class='warn'>({len(diverged)} diverged)</span>" if diverged else ""
         rows.append(f"<tr><td>{html.escape(label)}{note}</td><td>{seeds}</td>{''.join(cells)}</tr>")
-    return f"<table><tr><th>input</th><th>seeds</th>{head}</tr>{''.join(rows)}</table>"
+    return (
+        f"<div class='scroll'><table class='headline'><tr><th>input</th><th>seeds</th>{head}</tr>"
+        f"{''.join(rows)}</table></div>"
+    )
 
 
 def _findings(findings: list[dict[str, Any]]) -> str:
@@ -102,12 +350,23 @@ def _findings(findings: list[dict[str, Any]]) -> str:
         return "<p>No computed finding applies to these inputs.</p>"
     items = []
     for f in findings:
-        cls, word = ("holds", "holds") if f["holds"] else ("fails", "does not hold")
+        verdict = verdict_of(f)
+        meta = []
+        if f.get("effect") is not None:
+            thr = _threshold(f)
+            named = thr and str(f.get("threshold_name")) in _reason(f)
+            meta.append(f"effect {_effect(f)}" + (f" against {thr}" if thr and not named else ""))
+        if f.get("n"):
+            meta.append(f"n = {_n(f)}")
+        if reason := _reason(f):
+            meta.append(html.escape(reason))
+        detail = f"<div class='detail'>{html.escape(f['detail'])}</div>" if f.get("detail") else ""
         items.append(
-            f"<li><span class='{cls}'>{word}</span>: {html.escape(f['claim'])} "
-            f"<small>({html.escape(f['detail'])})</small></li>"
+            f"<li class='finding' data-verdict='{html.escape(verdict)}'>{_badge(verdict)} "
+            f"<span class='ctext'>{html.escape(f['claim'])}</span>"
+            f"<div class='fmeta'>{' · '.join(meta)}</div>{detail}</li>"
         )
-    return f"<ul>{''.join(items)}</ul>"
+    return f"<ul class='findings'>{''.join(items)}</ul>"
 
 
 def _figures(folder: Path) -> str:
@@ -124,17 +383,17 @@ def _figures(folder: Path) -> str:
 
 def _section(exp: dict[str, Any]) -> str:
     eid = html.escape(exp["experiment"])
-    held = sum(f["holds"] for f in exp.get("findings", []))
-    total = len(exp.get("findings", []))
+    findings = exp.get("findings", [])
     meta = (
-        f"profile <code>{html.escape(str(exp.get('profile')))}</code>, {exp.get('seeds')} seed(s), "
-        f"compute {exp.get('compute_seconds', 0):.0f} s; data: <code>{eid}/metrics.csv</code>, "
-        f"<code>{eid}/arrays.npz</code>, <code>{eid}/summary.json</code>"
+        f"judged at {scale_text(exp)}; compute {exp.get('compute_seconds', 0):.0f} s; "
+        f"data: <code>{eid}/metrics.csv</code>, <code>{eid}/arrays.npz</code>, "
+        f"<code>{eid}/summary.json</code>"
     )
     return (
-        f"<section id='{eid}'><h2>{eid}: {html.escape(exp.get('title', ''))}</h2>"
+        f"<section id='{eid}'><h2>{eid}: {html.escape(exp.get('title', ''))}"
+        f"<a class='back' href='#scorecard'>↑ scorecard</a></h2>"
         f"<p class='claim'>Claim: {html.escape(exp.get('claim', ''))}</p><p>{meta}</p>"
-        f"<h3>Findings ({held} of {total} hold)</h3>{_findings(exp.get('findings', []))}"
+        f"<h3>Findings</h3><p class='counts'>{_counts(findings)}</p>{_findings(findings)}"
         f"<h3>Headline numbers (mean over seeds)</h3>{_headline_table(exp.get('inputs', {}))}"
         f"{_figures(exp['_dir'])}</section>"
     )
@@ -163,6 +422,33 @@ def _environment(exps: list[dict[str, Any]], extra: dict[str, Any]) -> str:
     return f"<table class='env'>{body}</table>"
 
 
+_LEGEND = (
+    ("holds", "the 95 % interval of the effect over seeds lies on the claimed side of the threshold"),
+    ("contradicted", "it lies on the other side"),
+    ("inconclusive", "it straddles the threshold, or too few seeds form an interval"),
+    ("not measurable", "the quantity is degenerate for this claim at this scale (the reason says why)"),
+)
+
+
+def _legend(findings: Sequence[Mapping[str, Any]]) -> str:
+    items = [f"<li>{_badge(v)} {html.escape(text)}</li>" for v, text in _LEGEND]
+    if any(verdict_of(f) == OLD_BOOLEAN for f in findings):
+        items.append(
+            f"<li>{_badge(OLD_BOOLEAN)} a 0.2.0 summary's False: contradicted and not measurable were "
+            "not told apart</li>"
+        )
+    return f"<ul class='legend'>{''.join(items)}</ul>"
+
+
+def _load_experiments(out: Path) -> list[dict[str, Any]]:
+    found = []
+    for summary in sorted(out.glob("*/summary.json")):
+        data = json.loads(summary.read_text())
+        data["_dir"] = summary.parent
+        found.append(data)
+    return found
+
+
 def build_report(out: Path, extra: dict[str, Any] | None = None) -> Path:
     """Write ``out/report.html`` from the experiment directories under ``out``."""
     out = Path(out)
@@ -171,25 +457,22 @@ def build_report(out: Path, extra: dict[str, Any] | None = None) -> Path:
         raise ConfigError(
             f"no experiment results under {str(out)!r}; run 'specbias reproduce --out {out}' first"
         )
-    held = sum(f["holds"] for e in exps for f in e.get("findings", []))
-    total = sum(len(e.get("findings", [])) for e in exps)
-    toc = "".join(
-        f"<li><a href='#{html.escape(e['experiment'])}'>{html.escape(e['experiment'])}: "
-        f"{html.escape(e.get('title', ''))}</a></li>"
-        for e in exps
-    )
+    findings = [f for e in exps for f in e.get("findings", [])]
+    profiles = ", ".join(dict.fromkeys(str(e.get("profile")) for e in exps))
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         "<title>specbias reproduction report</title>"
         f"<style>{_CSS}</style></head><body>"
         "<h1>Spectral bias through training dynamics: reproduction report</h1>"
         "<p>Lazzari &amp; Liu (2023), <i>Understanding the Spectral Bias of Coordinate Based MLPs Via "
         "Training Dynamics</i>, reproduced and extended with <code>specbias</code>. Every verdict below is "
         "computed from the runs' data.</p>"
-        f"<p class='summary-count'>{held} of {total} computed findings hold across {len(exps)} "
-        "experiments.</p>"
+        f"<h2 id='scorecard'>Scorecard</h2><p class='counts'>{_counts(findings)}</p>"
+        f"<p class='muted small'>{len(findings)} computed findings across {len(exps)} experiments. "
+        "Hover a verdict or the grey line under a claim for the reason in full.</p>"
+        f"{_legend(findings)}{scorecard([(profiles, exps)])}"
         f"<h2>Environment</h2>{_environment(exps, extra or {})}"
-        f"<nav><h2>Contents</h2><ul>{toc}</ul></nav>"
         f"{''.join(_section(e) for e in exps)}</body></html>"
     )
     path = out / "report.html"
