@@ -55,6 +55,7 @@ _TABLE = (
     Threshold("large_share", 0.1, "a large uniform region covers at least 10 % of the slice"),
     # ---- generalisation
     Threshold("overfit", 0.05, "the test loss rises when its last value exceeds its minimum by 5 %"),
+    Threshold("chance_multiple", 2.0, "a classifier has learned when its best test accuracy is twice chance"),
     Threshold("same_err", 0.1, "a linear lift changes nothing: mean final relative error within 0.1 of raw"),
     Threshold("same_factor", 1.5, "a linear lift changes nothing: Hamming and regions within a factor 1.5"),
     Threshold("same_count", 1.5, "a linear lift changes nothing: converged tones as raw's ±1 (|Δ| < 1.5)"),

@@ -1,57 +1,11 @@
 """The real-data contrast (spec §6): E17 gradient confusion, E18 Hamming over training, E19 curves.
 
-The paper (Lazzari & Liu 2023) contrasts coordinate networks with classifiers of real images:
-neighbouring real images, unlike neighbouring dense coordinates, fall in different activation
-regions and have nearly orthogonal gradients. The three experiments share one training run per
-(model, seed) (:class:`~specbias.classify.ClassifierRun`): an MLP on flattened pixels and the
-spec's small CNN, cross-entropy, Adam lr 1e-3, mini-batches reshuffled every epoch, carrying
-
-* E17 -- the cosine of per-example cross-entropy gradients over all parameters (Sankararaman et
-  al. 2020, spec §1.6) after ``confusion_epoch + 1`` epochs (label 24: after 25 epochs, the
-  reference's whole E17 run; later epochs do not change what came before) for each anchor's ``k``
-  nearest training images of another class ("local") and its ``k`` farthest ("global");
-* E18 -- the Hamming distance of activation patterns over every hidden unit for the same pairs,
-  every ``hamming_every`` epochs after the update, mean and std over pairs (B20: the axis shows the
-  real epochs);
-* E19 -- training and test cross-entropy (proper means, B22) and accuracy every epoch, for each
-  model (B21: the CNN's panel shows the CNN's losses).
-
-Data: scikit-learn's bundled 8×8 ``digits`` by default (the torchvision sets cannot be downloaded
-here), or any ``--data FILE.npz`` (:mod:`specbias.datasets`), normalised to ``[-1, 1]`` and split
-with a seeded 20% test set unless the file brings ``X_test``/``y_test``. The CNN keeps the spec's
-layers; on inputs smaller than 15 px its convolutions use stride 1 (8 → 6 → 4 → 2 on digits:
-MNIST's 384 flattened features and parameter count), see :class:`~specbias.models.CNN`.
-
-Findings
---------
-Computed from the data, per model (means over seeds, pairs pooled), never hard-coded:
-
-* E17: local gradients are far from (anti)parallel -- the share of local pairs with
-  ``|cos| > 0.9`` is at most :data:`PILED_SHARE` (the 1D study's raw coordinates, E2, have
-  about nine in ten of their window pairs there); local confusion is centred at 0
-  (``|median cos| <=`` :data:`CENTRED`, the paper's MNIST/CIFAR MLP); distant pairs are nearly
-  orthogonal (mean ``|cos| <=`` :data:`ORTHOGONAL`); neighbours of another class are more
-  confused than distant pairs (lower mean cosine: the paper's negative tail).
-* E18: at the end, neighbouring images differ in at least :data:`SUBSTANTIAL` of the units (raw
-  coordinates in E3 differ in well under 1%); distant pairs differ in more units than neighbours
-  at every checkpoint; the MLP's distant-pair Hamming declines over training and the CNN's
-  neighbour Hamming grows (the paper's trends).
-* E19: the training loss falls; the best test accuracy is at least twice chance; whether the test
-  loss ends more than :data:`OVERFIT` above its minimum (overfitting: yes on CIFAR, flat on
-  MNIST/FashionMNIST in the paper).
-
-Profiles
---------
-``paper``: the reference scale -- MLP-4×512 and the CNN, 100 epochs, batch 512, 2,500 anchors ×
-25 neighbours and 25 far points (all training images are anchors when there are fewer, as for
-digits' 1,438), confusion after 25 epochs, Hamming every 5 epochs, 3 seeds; with ``--data
-mnist.npz`` it is the paper's MNIST experiment (a GPU job). ``quick`` (digits on a 2-core CPU,
-E17+E18+E19 together about half a minute): MLP-4×256 (the CNN's training dominates the cost, the
-MLP's width hardly matters for it), 30 epochs (the confusion checkpoint after 25 and the Hamming
-and test-loss trends after it), batch 512 (3 steps per epoch; the nets reach about 97-98% test
-accuracy), 100 anchors × 10 neighbours and 10 far points (1,000 pairs of each kind per run: the
-CNN's per-example gradients by ``torch.func`` cost about 2 ms per image on one thread), Hamming
-every 2 epochs, 2 seeds.
+Classifiers of real images -- an MLP on flattened pixels and the spec's small CNN, on scikit-learn's
+digits or a user ``.npz`` -- share one training run per (model, seed)
+(:class:`~specbias.classify.ClassifierRun`). This module holds their parameters and profiles, the
+analysis parts (figures, tidy rows, per-seed tables) and the paper's claims, judged on per-seed
+values (:mod:`specbias.claims`). Protocol, profiles, the claims list and measured numbers:
+``docs/realdata.md``.
 """
 
 from __future__ import annotations
@@ -68,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from specbias import figures
+from specbias.claims import Claim, Compare, Level, SeedTable, Trend, evaluate
 from specbias.classify import MODELS, ClassifierRun, KnnSpec
 from specbias.datasets import DIGITS, DataSpec
 from specbias.errors import ConfigError
@@ -80,27 +35,23 @@ from specbias.experiments.analysis import (
     make_analysis,
     scalar_curve_rows,
 )
-from specbias.experiments.base import Experiment, ExperimentResult, Finding
+from specbias.experiments.base import Experiment, ExperimentResult
+from specbias.runs import RunData
+from specbias.thresholds import threshold
 from specbias.training import Schedule, TrainConfig
 
-PILED_SHARE = 0.1
-"""E17: at most this share of local pairs may have ``|cos| > 0.9`` ("nothing piles up at ±1")."""
-CENTRED = 0.1
-"""E17: local confusion is centred at 0 when ``|median cos|`` is at most this."""
-ORTHOGONAL = 0.2
-"""E17: distant pairs are nearly orthogonal when their mean ``|cos|`` is at most this."""
-SUBSTANTIAL = 0.05
-"""E18: neighbours differ in a substantial fraction of units when ``H / n`` is at least this."""
-OVERFIT = 0.05
-"""E19: the test loss rises (overfitting) when its last value exceeds its minimum by this fraction."""
-
+KINDS = ("local", "global")
+"""The pair kinds: each anchor's nearest images of another class, and its farthest."""
 
 # --------------------------------------------------------------------------- parameters
 
 
 @dataclass(frozen=True)
 class RealData:
-    """Parameters of the real-data contrast; ``data`` is None (digits) or an ``.npz`` path."""
+    """Parameters of the real-data contrast; ``data`` is None (digits) or an ``.npz`` path.
+
+    ``output_jacobian``: the models whose confusion probe also records the output-Jacobian cosine
+    (the residual-free part of the confusion); switching it on changes those runs' hashes."""
 
     data: str | None = None
     models: tuple[str, ...] = MODELS
@@ -112,6 +63,7 @@ class RealData:
     hamming_every: int = 5
     mode: str = "clean"
     seeds: int = 3
+    output_jacobian: tuple[str, ...] = MODELS
 
     OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "data", "mode")
 
@@ -119,6 +71,10 @@ class RealData:
         if not self.models or len(set(self.models)) != len(self.models) or set(self.models) - set(MODELS):
             raise ConfigError(
                 f"models must be distinct names from {', '.join(MODELS)}, got {list(self.models)}"
+            )
+        if set(self.output_jacobian) - set(MODELS):
+            raise ConfigError(
+                f"output_jacobian must name models from {', '.join(MODELS)}, got {list(self.output_jacobian)}"
             )
         if self.mode not in ("clean", "faithful"):
             raise ConfigError(f"mode must be 'clean' or 'faithful', got {self.mode!r}")
@@ -169,59 +125,129 @@ class RealData:
                 confusion=confusion,
                 seed=seed,
                 mode=self.mode,
+                output_jacobian=model in self.output_jacobian,
             )
             for model in self.models
             for seed in range(seeds)
         ]
 
 
+# --------------------------------------------------------------------------- per-seed values
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A model's group (its run label, e.g. ``"mlp digits"``) at one checkpoint: the 0-based epoch
+    label, measured after that epoch's update."""
+
+    group: str
+    epoch: int
+
+    def __str__(self) -> str:
+        return f"{self.group} {figures.trained_for(self.epoch)}"
+
+
+def checkpoints(cfg: ClassifierRun) -> list[Checkpoint]:
+    """The Hamming checkpoints of a model's runs, as groups."""
+    return [Checkpoint(cfg.input, e) for e in cfg.hamming.epochs(cfg.train.epochs)]
+
+
+def _summarise(summary: dict, table: SeedTable, group: Any, quantities: Sequence[str]) -> None:
+    """Mean and std over seeds of the per-seed ``quantities`` into the group's summary."""
+    for quantity in quantities:
+        v = np.fromiter(table.get(group, quantity).values(), dtype=np.float64)
+        summary[quantity], summary[f"{quantity}_std"] = float(v.mean()), float(v.std())
+
+
 # --------------------------------------------------------------------------- E17: confusion
 
+JAC = "confusion/local_jac_cos"
+"""The array a run carries when its confusion probe recorded the output-Jacobian cosine."""
+NO_JACOBIAN = (
+    "the output-Jacobian cosine was not computed for this model at this profile (for the CNN, "
+    "torch.func Jacobians of 10 logits cost about 5x its training on a CPU; the paper profile has them)"
+)
 
-def _confusion_findings(exp: str, groups: Groups, summary: dict) -> Part:
-    """E17's findings from the last confusion checkpoint, pairs pooled over seeds."""
-    part = Part()
-    for label, datas in groups.items():
-        cos = {
-            k: np.concatenate([d.get("confusion", f"{k}_cos")[-1] for d in datas])
-            for k in ("local", "global")
-        }
-        piled = float(np.nanmean(np.abs(cos["local"]) > 0.9))
-        median = float(np.nanmedian(cos["local"]))
-        far_abs = float(np.nanmean(np.abs(cos["global"])))
-        means = {k: float(np.nanmean(v)) for k, v in cos.items()}
-        neighbours = (
-            "different-class neighbours" if datas[0].meta.get("different_class", True) else "neighbours"
-        )
-        summary[label].update(cos_local_median=median, cos_global_median=float(np.nanmedian(cos["global"])))
-        part.findings += [
-            Finding(
-                f"{label}: neighbours' gradients are not (anti)parallel, unlike dense coordinates "
-                f"(share of local |cos| > 0.9 <= {PILED_SHARE})",
-                bool(piled <= PILED_SHARE),
-                f"share {piled:.3f} of {cos['local'].size} pairs; mean |cos| "
-                f"{np.nanmean(np.abs(cos['local'])):.3f}",
-            ),
-            Finding(
-                f"{label}: {neighbours}' confusion is centred at 0 (|median cos| <= {CENTRED})",
-                bool(abs(median) <= CENTRED),
-                f"median {median:+.3f}, mean {means['local']:+.3f}",
-            ),
-            Finding(
-                f"{label}: distant pairs' gradients are nearly orthogonal (mean |cos| <= {ORTHOGONAL})",
-                bool(far_abs <= ORTHOGONAL),
-                f"mean |cos| {far_abs:.3f} over {cos['global'].size} pairs",
-            ),
-            Finding(
-                f"{label}: {neighbours} are more confused than distant pairs (lower mean cos)",
-                bool(means["local"] < means["global"]),
-                f"local {means['local']:+.3f} vs global {means['global']:+.3f}",
-            ),
-        ]
+
+def _last(d: RunData, kind: str, record: str = "cos") -> np.ndarray:
+    """The pairs' cosines at the last confusion checkpoint."""
+    return d.get("confusion", f"{kind}_{record}")[-1]
+
+
+def confusion_claims(cfg: ClassifierRun) -> list[Claim]:
+    """E17's claims for the model of ``cfg``: loss-gradient confusion, then the output-Jacobian
+    cosine (not measurable where the runs do not record it)."""
+    label = cfg.input
+    neighbours = "different-class neighbours" if cfg.different_class() else "neighbours"
+    piled, centred, orthogonal = (threshold(n).value for n in ("piled_share", "centred", "orthogonal"))
+    no_jac = None if cfg.output_jacobian else NO_JACOBIAN
+    return [
+        Level(text=f"{label}: neighbours' gradients are not (anti)parallel, unlike dense coordinates "
+                   f"(share of local |cos| > 0.9 <= {piled:g})",
+              reads="cos_local_frac_abs_gt_0.9", group=label, threshold="piled_share", above=False),
+        Level(text=f"{label}: {neighbours}' confusion is centred at 0 (|median cos| <= {centred:g})",
+              reads="cos_local_off_centre", group=label, threshold="centred", above=False),
+        Level(text=f"{label}: distant pairs' gradients are nearly orthogonal (mean |cos| <= {orthogonal:g})",
+              reads="cos_global_abs_mean", group=label, threshold="orthogonal", above=False),
+        Compare(text=f"{label}: {neighbours} are more confused than distant pairs (lower mean cos)",
+                reads="cos_local_mean", reads_b="cos_global_mean", a=label, b=label, relation="<"),
+        Level(text=f"{label}: neighbours' output Jacobians are not (anti)parallel, unlike dense coordinates "
+                   f"(share of local |cos(J_i, J_j)| > 0.9 <= {piled:g})",
+              reads="jac_local_frac_abs_gt_0.9", group=label, threshold="piled_share", above=False,
+              unless=no_jac),
+        Level(text=f"{label}: distant pairs' output Jacobians are nearly orthogonal "
+                   f"(mean |cos(J_i, J_j)| <= {orthogonal:g})",
+              reads="jac_global_abs_mean", group=label, threshold="orthogonal", above=False, unless=no_jac),
+    ]  # fmt: skip
+
+
+def _jacobian_figure(part: Part, groups: Groups) -> None:
+    """KDEs and per-seed arrays of the output-Jacobian cosine, for the models that carry it."""
+    carrying = {label: datas for label, datas in groups.items() if JAC in datas[0].arrays}
+    if not carrying:
+        return
+    epoch = int(next(iter(carrying.values()))[0].get("confusion", "epochs")[-1])
+    values = {}
+    for label, datas in carrying.items():
+        values[label] = {}
+        for kind in KINDS:
+            per_seed = np.stack([_last(d, kind, "jac_cos") for d in datas])
+            part.arrays[f"jac_cos_{kind}/{label}/epoch{epoch}"] = per_seed
+            values[label][kind] = per_seed.ravel()
+    title = f"Output-Jacobian cosine {figures.trained_for(epoch)} (pooled over seeds)"
+    fig = figures.confusion_kde(values, title)
+    for ax in fig.axes:
+        ax.set_xlabel("cos(Jᵢ, Jⱼ) = tr(JᵢJⱼᵀ)/‖Jᵢ‖‖Jⱼ‖")
+    part.figures[f"jacobian_epoch{epoch}"] = fig
+
+
+def _median(kind: str) -> Callable[[RunData], float]:
+    return lambda d: float(np.nanmedian(_last(d, kind)))
+
+
+CONFUSION_MEASURES: dict[str, Callable[[RunData], float]] = {
+    "cos_local_median": _median("local"),
+    "cos_global_median": _median("global"),
+    "cos_local_off_centre": lambda d: abs(_median("local")(d)),
+}
+"""E17's per-seed values beside the shared ones: the median loss-gradient cosine of each pair kind,
+and how far the neighbours' median sits from 0."""
+
+
+def _confusion(exp: str, groups: Groups, summary: dict) -> Part:
+    """E17: per-seed medians of the last confusion checkpoint and the Jacobian figure."""
+    part = Part(table=SeedTable.of(groups, CONFUSION_MEASURES))
+    for label in groups:
+        _summarise(summary[label], part.table, label, ["cos_local_median", "cos_global_median"])
+    _jacobian_figure(part, groups)
     return part
 
 
 # --------------------------------------------------------------------------- E18: Hamming
+
+HAMMING_TRENDS = {"mlp": ("global", False), "cnn": ("local", True)}
+"""The paper's Hamming trend per model: (pair kind, rises): the MLP's distant pairs decline, the
+CNN's neighbours grow."""
 
 
 def _hamming_figure(
@@ -230,9 +256,9 @@ def _hamming_figure(
     """One panel per model: mean Hamming distance of local and global pairs, ± std over pairs."""
     fig, grid = plt.subplots(1, len(stats), figsize=(5.2 * len(stats), 3.8), squeeze=False)
     axes = grid[0]
-    palette = figures.colors(["local", "global"])
+    palette = figures.colors(list(KINDS))
     for ax, (label, s) in zip(axes, stats.items()):
-        for kind in ("local", "global"):
+        for kind in KINDS:
             mean, std = s[f"{kind}_mean"], s[f"{kind}_std"]
             ax.plot(epochs, mean, color=palette[kind], label=f"{kind} pairs")
             ax.fill_between(epochs, mean - std, mean + std, color=palette[kind], alpha=0.2)
@@ -248,76 +274,86 @@ def _hamming_figure(
     return fig
 
 
+def _smallest_gap(d: RunData) -> float:
+    """The smallest relative excess of the distant pairs' Hamming distance over the neighbours' over
+    the checkpoints, ``min_e (H_global − H_local)/max(H_global, H_local)`` (> 0: more at every
+    checkpoint; NaN, not measurable, when every checkpoint has both at 0)."""
+    local, far = d.get("hamming", "local_mean"), d.get("hamming", "global_mean")
+    scale = np.maximum(far, local)
+    gaps = (far - local)[scale > 0] / scale[scale > 0]
+    return float(gaps.min()) if gaps.size else float("nan")
+
+
+def hamming_claims(cfg: ClassifierRun) -> list[Claim]:
+    """E18's claims for the model of ``cfg``; the trend is the paper's for it (:data:`HAMMING_TRENDS`)."""
+    label, over = cfg.input, checkpoints(cfg)
+    substantial = threshold("substantial").value
+    claims: list[Claim] = [
+        Level(text=f"{label}: neighbouring images differ in a substantial fraction of the units "
+                   f"(H/n >= {substantial:g} at the end)",
+              reads="hamming_local_ratio", group=label, threshold="substantial"),
+        Level(text=f"{label}: distant pairs differ in more units than neighbours at every checkpoint",
+              reads="hamming_smallest_gap", group=label, threshold="material"),
+    ]  # fmt: skip
+    if cfg.model in HAMMING_TRENDS:
+        kind, rises = HAMMING_TRENDS[cfg.model]
+        who = "distant pairs'" if kind == "global" else "neighbours'"
+        how = "grows" if rises else "declines"
+        claims.append(
+            Trend(text=f"{label}: the {who} Hamming distance {how} over training", reads=f"hamming_{kind}",
+                  over=over, xs=[c.epoch + 1 for c in over], rises=rises)
+        )  # fmt: skip
+    return claims
+
+
+def _hamming_at(kind: str, c: int) -> Callable[[RunData], float]:
+    """A run's mean Hamming distance of ``kind`` pairs at its ``c``-th checkpoint."""
+    return lambda d: float(d.get("hamming", f"{kind}_mean")[c])
+
+
+def _hamming_rows(exp: str, label: str, datas: list[RunData], epochs: np.ndarray) -> list[tuple]:
+    """Per-layer rows ``(exp, label, seed, epoch, hamming_{kind}, layer{q}, value)``."""
+    return [
+        (exp, label, d.meta["seed"], int(e), f"hamming_{kind}", f"layer{q + 1}", float(v))
+        for kind in KINDS
+        for d in datas
+        for e, row in zip(epochs, d.get("hamming", f"{kind}_layer_mean"))
+        for q, v in enumerate(row)
+    ]
+
+
 def _hamming(exp: str, groups: Groups, summary: dict) -> Part:
-    """E18: Hamming curves (rows per seed, per layer), the figure, and the findings."""
+    """E18: Hamming curves (rows per seed, per layer), per-checkpoint tables, the figure."""
     part = Part()
-    first = next(iter(groups.values()))[0]
-    epochs = first.get("hamming", "epochs")
+    epochs = next(iter(groups.values()))[0].get("hamming", "epochs")
     keys = ("local_mean", "local_std", "global_mean", "global_std")
     part.rows = scalar_curve_rows(exp, groups, "hamming", keys, "hamming")
     stats, units = {}, {}
     for label, datas in groups.items():
-        n = int(datas[0].meta["n_hidden"])
-        units[label] = n
+        units[label] = int(datas[0].meta["n_hidden"])
         stats[label] = {k: np.mean([d.get("hamming", k) for d in datas], axis=0) for k in keys}
         for k in keys:
             part.arrays[f"hamming_{k}/{label}"] = np.stack([d.get("hamming", k) for d in datas])
-        for kind in ("local", "global"):
-            layers = np.stack([d.get("hamming", f"{kind}_layer_mean") for d in datas])
-            part.arrays[f"hamming_{kind}_layers/{label}"] = layers
-            part.rows += [
-                (exp, label, d.meta["seed"], int(e), f"hamming_{kind}", f"layer{q + 1}", float(v))
-                for d, per_seed in zip(datas, layers)
-                for e, row in zip(epochs, per_seed)
-                for q, v in enumerate(row)
-            ]
-        part.findings += _hamming_findings(label, datas[0].meta["model"], stats[label], n, summary[label])
+        for kind in KINDS:
+            part.arrays[f"hamming_{kind}_layers/{label}"] = np.stack(
+                [d.get("hamming", f"{kind}_layer_mean") for d in datas]
+            )
+        part.rows += _hamming_rows(exp, label, datas, epochs)
+        for c, point in enumerate(Checkpoint(label, int(e)) for e in epochs):
+            part.table.update(
+                SeedTable.of({point: datas}, {f"hamming_{k}": _hamming_at(k, c) for k in KINDS})
+            )
+        part.table.update(SeedTable.of({label: datas}, {"hamming_smallest_gap": _smallest_gap}))
+        summary[label].update(
+            hamming_local_first=float(stats[label]["local_mean"][0]),
+            hamming_global_first=float(stats[label]["global_mean"][0]),
+            hamming_local_pair_std=float(stats[label]["local_std"][-1]),
+            hamming_global_pair_std=float(stats[label]["global_std"][-1]),
+        )
+        _summarise(summary[label], part.table, label, ["hamming_smallest_gap"])
     part.arrays["hamming_epochs"] = epochs
     part.figures["hamming"] = _hamming_figure(epochs, stats, units)
     return part
-
-
-def _hamming_findings(
-    label: str, model: str, s: dict[str, np.ndarray], n: int, summary: dict
-) -> list[Finding]:
-    local, glob = s["local_mean"], s["global_mean"]
-    summary.update(
-        hamming_local_first=float(local[0]),
-        hamming_global_first=float(glob[0]),
-        hamming_local_pair_std=float(s["local_std"][-1]),
-        hamming_global_pair_std=float(s["global_std"][-1]),
-    )
-    findings = [
-        Finding(
-            f"{label}: neighbouring images differ in a substantial fraction of the units "
-            f"(H/n >= {SUBSTANTIAL} at the end)",
-            bool(local[-1] / n >= SUBSTANTIAL),
-            f"H = {local[-1]:.1f} of {n} units ({local[-1] / n:.3f})",
-        ),
-        Finding(
-            f"{label}: distant pairs differ in more units than neighbours at every checkpoint",
-            bool((glob > local).all()),
-            f"global − local from {glob[0] - local[0]:+.1f} to {glob[-1] - local[-1]:+.1f} units "
-            f"(minimum {np.min(glob - local):+.1f})",
-        ),
-    ]
-    if model == "mlp":
-        findings.append(
-            Finding(
-                f"{label}: the distant pairs' Hamming distance declines over training (last < first)",
-                bool(glob[-1] < glob[0]),
-                f"{glob[0]:.1f} -> {glob[-1]:.1f} units",
-            )
-        )
-    else:
-        findings.append(
-            Finding(
-                f"{label}: the neighbours' Hamming distance grows over training (last > first)",
-                bool(local[-1] > local[0]),
-                f"{local[0]:.1f} -> {local[-1]:.1f} units",
-            )
-        )
-    return findings
 
 
 # --------------------------------------------------------------------------- E19: curves
@@ -348,47 +384,56 @@ def _curves_figure(epochs: np.ndarray, curves: dict[str, dict[str, np.ndarray]])
     return fig
 
 
+def _curve(key: str, stat: Callable[[np.ndarray], float]) -> Callable[[RunData], float]:
+    return lambda d: float(stat(d.get("curves", key)))
+
+
+CURVE_MEASURES: dict[str, Callable[[RunData], float]] = {
+    "train_loss_first": _curve("train_loss", lambda c: c[0]),
+    "train_loss_last": _curve("train_loss", lambda c: c[-1]),
+    "best_test_acc": _curve("test_acc", np.max),
+    "best_test_acc_over_chance": lambda d: (
+        float(np.max(d.get("curves", "test_acc"))) * int(d.meta["n_classes"])
+    ),
+    "test_loss_rise": _curve("test_loss", lambda c: c[-1] / np.min(c) - 1),
+}
+"""E19's per-seed values: the training loss at the ends, the best test accuracy (also in units of
+chance), and how far the test loss ends above its minimum (overfitting)."""
+
+
+def curves_claims(cfg: ClassifierRun) -> list[Claim]:
+    """E19's claims for the model of ``cfg``."""
+    label = cfg.input
+    overfit = threshold("overfit").value
+    return [
+        Compare(text=f"{label}: the training loss falls (last epoch below the first)",
+                reads="train_loss_last", reads_b="train_loss_first", a=label, b=label, relation="<"),
+        Level(text=f"{label}: the best test accuracy is at least twice chance",
+              reads="best_test_acc_over_chance", group=label, threshold="chance_multiple"),
+        Level(text=f"{label}: the test loss ends more than {overfit:.0%} above its minimum "
+                   "(overfitting; the paper: yes on CIFAR, flat on MNIST)",
+              reads="test_loss_rise", group=label, threshold="overfit"),
+    ]  # fmt: skip
+
+
 def _curves(exp: str, groups: Groups, summary: dict) -> Part:
-    """E19: per-epoch train/test loss and accuracy rows, the figure, summary numbers, findings."""
+    """E19: per-epoch train/test loss and accuracy rows, the figure, summary numbers."""
     part = Part(rows=scalar_curve_rows(exp, groups, "curves", CURVES, "curve"))
-    first = next(iter(groups.values()))[0]
-    epochs = first.get("curves", "epochs")
+    part.table = SeedTable.of(groups, CURVE_MEASURES)
+    epochs = next(iter(groups.values()))[0].get("curves", "epochs")
     curves = {}
     for label, datas in groups.items():
         curves[label] = {k: np.stack([d.get("curves", k) for d in datas]) for k in CURVES}
         part.arrays.update({f"{k}/{label}": v for k, v in curves[label].items()})
         mean = {k: v.mean(axis=0) for k, v in curves[label].items()}
-        test, train = mean["test_loss"], mean["train_loss"]
-        best = float(curves[label]["test_acc"].max(axis=1).mean())
-        chance = 1.0 / int(datas[0].meta["n_classes"])
         summary[label].update(
-            best_test_acc=best,
             final_test_acc=float(mean["test_acc"][-1]),
-            final_train_loss=float(train[-1]),
-            final_test_loss=float(test[-1]),
-            min_test_loss=float(test.min()),
-            min_test_loss_epoch=int(epochs[int(test.argmin())]),
+            final_train_loss=float(mean["train_loss"][-1]),
+            final_test_loss=float(mean["test_loss"][-1]),
+            min_test_loss=float(mean["test_loss"].min()),
+            min_test_loss_epoch=int(epochs[int(mean["test_loss"].argmin())]),
         )
-        rise = test[-1] / test.min() - 1
-        part.findings += [
-            Finding(
-                f"{label}: the training loss falls (last epoch below the first)",
-                bool(train[-1] < train[0]),
-                f"{train[0]:.4g} -> {train[-1]:.4g}",
-            ),
-            Finding(
-                f"{label}: the best test accuracy is at least twice chance",
-                bool(best >= 2 * chance),
-                f"best test accuracy {best:.3f}, chance {chance:.3f}",
-            ),
-            Finding(
-                f"{label}: the test loss ends more than {OVERFIT:.0%} above its minimum "
-                "(overfitting; the paper: yes on CIFAR, flat on MNIST)",
-                bool(rise > OVERFIT),
-                f"minimum {test.min():.4g} at epoch {epochs[int(test.argmin())]}, last {test[-1]:.4g} "
-                f"({rise:+.1%})",
-            ),
-        ]
+        _summarise(summary[label], part.table, label, ["best_test_acc", "test_loss_rise"])
     part.arrays["curve_epochs"] = epochs
     part.figures["curves"] = _curves_figure(epochs, curves)
     return part
@@ -398,18 +443,35 @@ def _curves(exp: str, groups: Groups, summary: dict) -> Part:
 
 _PARTS: dict[str, PartFn] = {
     "confusion": confusion_part,
-    "confusion_findings": _confusion_findings,
+    "confusion_values": _confusion,
     "hamming": _hamming,
     "curves": _curves,
 }
 
 
-def _analysis(exp: str, parts: tuple[str, ...]) -> Callable[[RealData, Runs], ExperimentResult]:
-    """The shared analysis (per-model summaries, diverged runs, the parts) plus the setup."""
+ClaimsFn = Callable[[ClassifierRun], list[Claim]]
+
+
+def _judge(result: ExperimentResult, runs: Sequence[tuple[ClassifierRun, Any]], claims: ClaimsFn) -> None:
+    """Evaluate ``claims`` of every model (one run stands for its model) on the per-seed table; a
+    model whose runs all diverged has its checkpoint groups marked like its own."""
+    models = {cfg.model: cfg for cfg, _ in runs}
+    for cfg in models.values():
+        if (why := result.table.why_not(cfg.input)) is not None:
+            for point in checkpoints(cfg):
+                result.table.mark(point, why)
+    result.findings.extend(evaluate([c for cfg in models.values() for c in claims(cfg)], result.table))
+
+
+def _analysis(
+    exp: str, parts: tuple[str, ...], claims: ClaimsFn
+) -> Callable[[RealData, Runs], ExperimentResult]:
+    """The shared analysis (per-model summaries, diverged runs, the parts), the claims, the setup."""
     base = make_analysis(exp, parts, _PARTS, order=lambda p: p.labels())
 
     def analyse(params: RealData, runs: Sequence[tuple[ClassifierRun, Any]]) -> ExperimentResult:
         result = base(params, runs)
+        _judge(result, runs, claims)
         cfg, data = runs[0]
         result.summary["setup"] = {
             "dataset": cfg.data.name,
@@ -422,6 +484,7 @@ def _analysis(exp: str, parts: tuple[str, ...]) -> Callable[[RealData, Runs], Ex
             "different_class": data.meta["different_class"],
             "hidden_units": {c.input: d.meta["n_hidden"] for c, d in runs},
             "cnn_stride": next((d.meta["cnn_stride"] for _, d in runs if d.meta["cnn_stride"]), None),
+            "output_jacobian": sorted({c.input for c, _ in runs if c.output_jacobian}),
         }
         return result
 
@@ -434,18 +497,19 @@ QUICK = RealData(
     train=TrainConfig(epochs=30, batch_size=512),
     pairs=KnnSpec(anchors=100, k=10),
     hamming_every=2,
-    seeds=2,
+    seeds=4,
+    output_jacobian=("mlp",),
 )
 
 
-def _experiment(exp_id: str, title: str, claim: str, parts: tuple[str, ...]) -> Experiment:
+def _experiment(exp_id: str, title: str, claim: str, parts: tuple[str, ...], claims: ClaimsFn) -> Experiment:
     return Experiment.of(
         id=exp_id,
         title=title,
         claim=claim,
         quick=QUICK,
         paper=PAPER,
-        analyse=_analysis(exp_id, parts),
+        analyse=_analysis(exp_id, parts, claims),
     )
 
 
@@ -454,18 +518,21 @@ REALDATA_EXPERIMENTS = (
         "E17",
         "Gradient confusion of neighbouring and distant real images (MLP and CNN)",
         "In sparse, high-dimensional data even neighbours have nearly orthogonal gradients.",
-        ("confusion", "confusion_findings"),
+        ("confusion", "confusion_values"),
+        confusion_claims,
     ),
     _experiment(
         "E18",
         "Hamming distance of neighbouring and distant real images over training",
         "On real data, neighbours differ in many units, unlike dense coordinates.",
         ("hamming",),
+        hamming_claims,
     ),
     _experiment(
         "E19",
         "Training and test curves on real data",
         "Context: the classifiers learn; the MLP's test loss may rise (overfitting).",
         ("curves",),
+        curves_claims,
     ),
 )
