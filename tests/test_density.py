@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
 
+from specbias.claims import Outcome, SeedTable, evaluate
 from specbias.cli import main
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
@@ -22,17 +22,14 @@ from specbias.experiments.density import (
     Density,
     Lifts,
     block,
-    density_findings,
-    frequency_map,
-    lift_findings,
+    density_claims,
+    lift_claims,
     lift_inputs,
     lift_kind,
-    metric_lines,
-    rank_corr,
-    rel_err_at_step,
-    steps_per_epoch,
-    trend,
+    per_seed,
+    put_lift_distances,
 )
+from specbias.experiments.sweep import SweepKey, SweepLine, put_range, time_to_converge
 from specbias.runs import RunData
 
 TINY_X = ["--epochs", "3", "--width", "8", "--no-progress", "--workers", "1"]
@@ -53,6 +50,14 @@ BLOCK = (
 def _keys(exp_id: str, profile: str = "quick", seeds: int = 2) -> list[str]:
     exp = get_experiment(exp_id)
     return [c.key() for c in exp.runs(exp.params(profile), seeds)]
+
+
+def _check_findings(summary: dict) -> None:
+    """Every finding has a verdict, its reason, and ``holds`` exactly when it holds."""
+    assert summary["findings"]
+    for finding in summary["findings"]:
+        assert finding["verdict"] in {o.value for o in Outcome} and finding["reason"]
+        assert finding["holds"] is (finding["verdict"] == "holds")
 
 
 def test_registered_and_listed(capsys):
@@ -176,9 +181,7 @@ def test_x6_end_to_end(tmp_path):
                 assert entry["steps_per_epoch"] == spe
                 assert entry["window_samples"] == round(WINDOW * int(n))
     assert "raw01@N1024" in summary["inputs"] and "pe3@N2048/b128" in summary["inputs"]
-    assert summary["findings"]
-    for finding in summary["findings"]:
-        assert isinstance(finding["holds"], bool) and finding["detail"]
+    _check_findings(summary)
     assert {p.name for p in (tmp_path / "X6/figures").glob("*.png")} >= {
         "density_metrics.png",
         "convergence_epochs.png",
@@ -205,136 +208,37 @@ def test_x7_end_to_end(tmp_path):
     assert summary["inputs"]["curve2"]["kind"] == "curve" and summary["inputs"]["curve2"]["in_dim"] == 2
     claims = " | ".join(f["claim"] for f in summary["findings"])
     assert "linear lift changes nothing" in claims and "separates neighbours" in claims
+    _check_findings(summary)
 
 
-# --------------------------------------------------------------------------- numbers and findings
+# --------------------------------------------------------------------------- per-seed numbers
 
 
-@pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")  # scipy: NaN, rank_corr: 0
-def test_rank_corr_matches_scipy_on_random_inputs_with_ties():
-    rng = np.random.default_rng(0)
-    for size in (2, 3, 5, 8, 20):
-        for _ in range(20):
-            x, y = rng.integers(0, 4, size), rng.normal(size=size).round(1)
-            expected = spearmanr(x, y).statistic
-            assert rank_corr(x, y) == pytest.approx(0.0 if np.isnan(expected) else expected, abs=1e-12)
-
-
-def test_rank_corr_and_trend_handle_ties():
-    assert rank_corr([1, 2, 3], [5, 5, 5]) == 0.0
-    assert rank_corr([1, 2, 3], [1, 1, 2]) > 0
-    flat = trend("flat", [256, 1024], [3.0, 3.0], rises=False)
-    assert flat.holds is False and "ρ = +0.00" in flat.detail
-    # a monotone but immaterial change (< 5%) does not count as a trend
-    ns = [256, 512, 1024, 2048]
-    assert trend("tiny", ns, [0.992, 0.993, 0.994, 0.994], rises=True).holds is False
-    assert trend("real", ns, [0.5, 0.6, 0.55, 0.8], rises=True).holds is True
-    assert trend("from zero", ns, [0.0, 0.0, 1.0, 2.0], rises=True).holds is True
-
-
-def test_steps_per_epoch_and_rel_err_at_step():
-    assert steps_per_epoch(4096, 128) == 32 and steps_per_epoch(300, 128) == 3
-    assert steps_per_epoch(4096, None) == 1 and steps_per_epoch(128, 128) == 1
-    rel = np.array([[1.0, 1.0, 0.8, 0.6], [1.0, 1.0, 0.4, 0.2]])  # 2 checkpoints × 4 tones
-    data = RunData({"convergence/epochs": np.array([0, 9]), "convergence/rel_error": rel}, {})
-    # upper half: 0.7 after 1 epoch (4 steps), 0.3 after 10 epochs (40 steps)
-    assert rel_err_at_step([data], 4, 4) == pytest.approx(0.7)
-    assert rel_err_at_step([data], 4, 22) == pytest.approx(0.5)
-
-
-def _entry(count, high, cos, ham, ppr, epochs=None):
-    epochs = epochs or {"5": 10.0, "10": None}
-    return {
-        "n_converged": count,
-        "final_rel_err_high": high,
-        "cos_local_abs_mean": cos,
-        "hamming_local": ham,
-        "points_per_region": ppr,
-        "epochs_to_rel_err_0.1": epochs,
-        "epochs_trained_to_rel_err_0.1": {k: None if e is None else e + 1 for k, e in epochs.items()},
+def test_per_seed_numbers_from_a_run():
+    rel = np.array([[1.0, 1.0, 0.8, 0.6], [1.0, 0.05, 0.4, 0.2]])  # 2 checkpoints × 4 tones
+    arrays = {
+        "convergence/epochs": np.array([0, 9]),
+        "convergence/rel_error": rel,
+        "confusion/local_cos": np.array([[0.5, -1.0, np.nan]]),
+        "hamming/local_mean": np.array([3.0, 2.0]),
+        "regions/all": np.array([16.0, 8.0]),
     }
-
-
-def test_density_findings_follow_the_numbers():
-    ns = ("256", "1024", "4096")
-    slowing = [_entry(3 - i, 0.5 + 0.1 * i, 0.9 + 0.03 * i, 2 - 0.5 * i, 10 * 4**i) for i in range(3)]
-    steady = [_entry(14, 0.01, 0.2, 20, 1, {"5": 70.0, "10": 71.0}) for _ in range(3)]
-    table = {"full_batch": {"raw01": dict(zip(ns, slowing)), "pe6": dict(zip(ns, steady))}}
-    found = {f.claim: f.holds for f in density_findings(X6_QUICK, table)}
-    assert all(found.values()), found
-    table = {"full_batch": {"raw01": dict(zip(ns, slowing[::-1])), "pe6": dict(zip(ns, slowing))}}
-    found = {f.claim: f.holds for f in density_findings(X6_QUICK, table)}
-    assert not any(v for k, v in found.items() if k.startswith("raw")), found
-    assert not found["PE L=6, full batch: the number of converged frequencies hardly depends on N"]
-
-
-def test_batch_density_findings_follow_the_numbers():
-    ns = ("256", "1024", "4096")
-
-    def raw(high, at_step):
-        return {"final_rel_err_high": high, "rel_err_high_at_common_step": at_step, "common_step": 200}
-
-    def pe(epochs, steps):
-        return {
-            "epochs_trained_to_rel_err_0.1": {"5": epochs + 1, "10": None},
-            "steps_to_rel_err_0.1": {"5": steps, "10": None},
-        }
-
-    good = {
-        "raw01": dict(zip(ns, [raw(0.9, 0.5), raw(0.7, 0.6), raw(0.5, 0.8)])),
-        "pe6": dict(zip(ns, [pe(40.0, 82.0), pe(10.0, 88.0), pe(2.0, 96.0)])),
-    }
-    found = [f.holds for f in density_findings(X6_QUICK, {"batch128": good})]
-    assert found == [True, True, True, True], found
-    bad = {
-        "raw01": dict(zip(ns, [raw(0.5, 0.8), raw(0.7, 0.6), raw(0.9, 0.5)])),
-        "pe6": dict(zip(ns, [pe(2.0, 6.0), pe(10.0, 88.0), pe(40.0, 1312.0)])),
-    }
-    found = [f.holds for f in density_findings(X6_QUICK, {"batch128": bad})]
-    assert found == [False, False, False, False], found
-
-
-def test_figure_titles_and_legends_stay_clear():
-    freqs = list(range(5, 71, 5))
-    title = "First epoch with rel. error < 0.1 per target frequency (grey: never)"
-    fig = frequency_map(
-        {"raw [0,1) (full batch)": (["256", "512"], np.ones((14, 2)))}, freqs, "N", title, "epoch"
-    )
-    renderer = fig.canvas.get_renderer()
-    fig.draw(renderer)
-    box = fig._suptitle.get_window_extent(renderer)
-    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, fig.get_suptitle()
-    ns = [256, 512, 1024]
-    metrics = {"n_converged": "converged", "regions": "regions"}
-    names = [
-        f"{a} ({b})"
-        for a in ("raw [0,1)", "raw [-1,1)", "PE L=3", "PE L=6")
-        for b in ("full batch", "batch 128")
-    ]
-    series = {k: (ns, {m: (np.arange(3.0) + 1, np.zeros(3)) for m in metrics}) for k in names}
-    fig = metric_lines(series, metrics, "N", "Coordinate density: convergence and regions over N")
-    renderer = fig.canvas.get_renderer()
-    fig.draw(renderer)
-    assert [ax.get_ylabel() for ax in fig.axes] == list(metrics.values())  # density2d indexes them
-    legend = fig.legends[0].get_window_extent(renderer)
-    assert len(fig.legends[0].get_texts()) == len(names)
-    for ax in fig.axes:
-        assert not legend.overlaps(ax.get_window_extent(renderer))
-    box = fig._suptitle.get_window_extent(renderer)
-    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
-
-
-def test_epoch_findings_use_epochs_trained_not_labels():
-    # checkpoint labels 3, 4, 3 are 4, 5, 4 epochs trained: relative range 0.23 (weak), not 0.30
-    ns = ("256", "1024", "4096")
-    pe = [_entry(14, 0.01, 0.2, 20, 1, {"5": e, "10": None}) for e in (3.0, 4.0, 3.0)]
-    found = density_findings(X6_QUICK, {"full_batch": {"pe6": dict(zip(ns, pe))}})
-    epochs = next(f for f in found if "epochs to converge" in f.claim)
-    assert epochs.holds and "relative range 0.23" in epochs.detail, epochs.detail
+    key = SweepKey("raw01", 512, 128)  # 4 steps per epoch
+    seeds = per_seed([RunData(arrays, {"seed": 0})], key, common_step=22)
+    assert seeds["n_converged"].tolist() == [1.0]  # tone 2 at the last checkpoint
+    assert seeds["rel_err_high"].tolist() == pytest.approx([0.3]) and seeds["rel_err_mean"][
+        0
+    ] == pytest.approx(0.4125)
+    assert seeds["cos_local_abs"][0] == pytest.approx(0.75) and seeds["hamming_local"][0] == 2.0
+    assert seeds["points_per_region"][0] == 64.0
+    # upper half: 0.7 after 1 epoch (4 steps), 0.3 after 10 epochs (40 steps): 0.5 after 22 steps
+    assert seeds["rel_err_high_at_common_step"][0] == pytest.approx(0.5)
+    assert "rel_err_high_at_common_step" not in per_seed([RunData(arrays, {"seed": 0})], key)
 
 
 def test_block_counts_epochs_and_steps_from_the_checkpoint_label():
     seeds = {m: np.array([0.5]) for m in ("n_converged", "rel_err_mean", "rel_err_high")}
+    seeds["points_per_region"] = np.array([128.0])
     fields = ("cos_local_abs_mean", "cos_local_mean", "hamming_local", "hamming_local_ratio", "final_loss")
     summary = {
         "epochs_to_rel_err_0.1": {"5": 0.0, "10": None},  # label 0: after the first epoch
@@ -343,25 +247,155 @@ def test_block_counts_epochs_and_steps_from_the_checkpoint_label():
         "seeds": 1,
         **dict.fromkeys(fields, 1.0),
     }
-    out = block(summary, seeds, 512, 128)
+    out = block(summary, seeds, SweepKey("raw01", 512, 128))
     assert out["epochs_trained_to_rel_err_0.1"] == {"5": 1.0, "10": None}
     assert out["steps_to_rel_err_0.1"] == {"5": 4.0, "10": None}
-    assert out["points_per_region"] == 128
+    assert out["points_per_region"] == 128 and out["steps_per_epoch"] == 4 and out["window_samples"] == 12
 
 
-def _lift(ham, err, count=0.0, regions=100.0):
-    return {"hamming_local": ham, "final_rel_err_mean": err, "n_converged": count, "regions_last": regions}
+# --------------------------------------------------------------------------- X6 claims
+
+NS = X6_QUICK.sizes
+SWEEPS = {s.line: s for s in X6_QUICK.sweeps()}
+RAW, RAW11, PE = SweepLine("raw01"), SweepLine("raw11"), SweepLine("pe6")
+RAW_B, PE_B = SweepLine("raw01", 128), SweepLine("pe6", 128)
 
 
-def test_lift_findings_follow_the_numbers():
-    good = {
-        "raw": {"1": _lift(1.0, 0.9)},
-        "lin": {"8": _lift(1.1, 0.92)},
-        "curve": {"8": _lift(3.0, 0.8)},
-        "pe": {"8": _lift(40.0, 0.05, 14)},
-    }
-    found = {f.claim: f.holds for f in lift_findings(good)}
-    assert all(found.values()), found
-    bad = {**good, "lin": {"8": _lift(60.0, 0.01, 14, 900.0)}}
-    found = {f.claim: f.holds for f in lift_findings(bad)}
-    assert not any(v for k, v in found.items() if "linear lift changes nothing" in k), found
+def _put(table: SeedTable, line: SweepLine, quantity: str, rows: list[list[float]]) -> None:
+    """``rows[s][i]``: seed ``s``'s value at the i-th N of the quick sweep."""
+    for i, n in enumerate(NS):
+        table.put(line.at(n), quantity, {s: row[i] for s, row in enumerate(rows)})
+
+
+def _seeds(values: list[float], spread: float = 0.01) -> list[list[float]]:
+    """Three seeds around ``values`` (±``spread``, relative), deterministic."""
+    return [[v * (1 + spread * d) for v in values] for d in (-1, 0, 1)]
+
+
+def _verdicts(table: SeedTable, lines: list[SweepLine]) -> dict[str, Outcome]:
+    for line in lines:
+        put_range(table, SWEEPS[line], "rel_err_high")
+    return {v.claim: v.outcome for v in evaluate(density_claims([SWEEPS[k] for k in lines], table), table)}
+
+
+def _full_batch(raw: list[float], pe_epochs: list[float]) -> SeedTable:
+    table = SeedTable()
+    _put(table, RAW, "n_converged", [[3, 2, 1, 0], [4, 2, 2, 1], [3, 3, 1, 0]])
+    _put(table, RAW, "rel_err_high", _seeds(raw))
+    _put(table, RAW, "cos_local_abs", _seeds([0.80, 0.85, 0.90, 0.95]))
+    _put(table, RAW, "hamming_local", _seeds([4.0, 3.0, 2.0, 1.0]))
+    _put(table, RAW, "points_per_region", _seeds([10.0, 20.0, 40.0, 80.0]))
+    _put(table, PE, "n_converged", [[14, 14, 13, 14], [14, 14, 14, 14], [13, 14, 14, 14]])
+    _put(table, PE, "epochs_to_converge", _seeds(pe_epochs))
+    _put(table, PE, "rel_err_high", _seeds([0.02, 0.021, 0.02, 0.022]))
+    return table
+
+
+def test_x6_claims_hold_on_the_papers_numbers_and_are_contradicted_when_reversed():
+    found = _verdicts(_full_batch([0.5, 0.6, 0.7, 0.8], [40.0, 41.0, 40.0, 42.0]), [RAW, PE])
+    assert len(found) == 5 + 2 + 1 and set(found.values()) == {Outcome.HOLDS}, found
+    table = _full_batch([0.8, 0.7, 0.6, 0.5], [5.0, 20.0, 40.0, 80.0])
+    _put(table, RAW, "n_converged", [[0, 1, 2, 3], [0, 2, 2, 4], [1, 1, 3, 3]])
+    for q in ("cos_local_abs", "hamming_local", "points_per_region"):
+        rows = [
+            [row[3 - i] for i in range(4)]
+            for row in [[table.get(RAW.at(n), q)[s] for n in NS] for s in range(3)]
+        ]
+        _put(table, RAW, q, rows)
+    found = _verdicts(table, [RAW, PE])
+    raw = {k: v for k, v in found.items() if k.startswith("raw")}
+    assert set(raw.values()) == {Outcome.CONTRADICTED}, raw
+    assert found["PE L=6, full batch: the epochs to converge hardly depend on N"] is Outcome.CONTRADICTED
+
+
+def test_x6_what_cannot_be_measured_is_not_contradicted():
+    table = _full_batch([0.990, 0.992, 0.993, 0.993], [40.0, 41.0, 40.0, 42.0])  # +0.3 %, saturated
+    _put(table, RAW, "n_converged", [[0, 0, 0, 0]] * 3)  # nothing converges at any N
+    _put(
+        table, RAW11, "n_converged", [[1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]]
+    )  # raw [-1,1): 0.33 everywhere
+    for q in ("rel_err_high", "cos_local_abs", "hamming_local", "points_per_region"):
+        _put(table, RAW11, q, [[table.get(RAW.at(n), q)[s] for n in NS] for s in range(3)])
+    found = _verdicts(table, [RAW, RAW11, PE])
+    for name in ("raw [0,1)", "raw [-1,1)"):
+        assert found[
+            f"{name}, full batch: fewer frequencies reach rel. error 0.1 within the budget as N grows"
+        ] is (Outcome.NOT_MEASURABLE)
+        assert found[
+            f"{name}, full batch: the high tones (upper half) end further from the target as N grows"
+        ] is (Outcome.NOT_MEASURABLE)
+    spread = next(k for k in found if k.startswith("N moves the high tones"))
+    assert found[spread] is Outcome.NOT_MEASURABLE  # raw learns none of the high tones at any N
+
+
+def test_x6_a_tiny_change_within_the_seed_spread_is_inconclusive():
+    table = _full_batch([0.5, 0.5005, 0.501, 0.5015], [40.0, 41.0, 40.0, 42.0])  # +0.3 %
+    _put(table, RAW, "rel_err_high", _seeds([0.5, 0.5005, 0.501, 0.5015], spread=0.05))  # 5 % seed spread
+    table.put(RAW.at(2048), "rel_err_high", {0: 0.52, 1: 0.45, 2: 0.55})
+    verdict = next(
+        v for v in evaluate(density_claims([SWEEPS[RAW]], table), table) if "high tones" in v.claim
+    )
+    assert verdict.outcome is Outcome.INCONCLUSIVE and verdict.interval[0] < 0.05 < verdict.interval[1]
+
+
+def test_x6_epoch_claims_use_epochs_trained_not_labels():
+    # checkpoint labels 3, 4, 3, 3 are 4, 5, 4, 4 epochs trained: relative range 0.235 (weak), not 0.31
+    table = SeedTable()
+    datas = [RunData({}, {"seed": s}) for s in range(3)]
+    for n, label in zip(NS, (3, 4, 3, 3)):
+        time_to_converge(table, PE.at(n), datas, [[label, None]] * 3, [0])
+        table.put(PE.at(n), "n_converged", {s: 1.0 for s in range(3)})
+    verdict = next(v for v in evaluate(density_claims([SWEEPS[PE]], table), table) if "epochs" in v.claim)
+    assert verdict.outcome is Outcome.HOLDS and verdict.effect == pytest.approx(1 / 4.25)
+
+
+def test_x6_batch_claims_follow_the_numbers():
+    def table(raw_epoch, raw_step, pe_epochs, pe_steps):
+        t = SeedTable()
+        _put(t, RAW_B, "rel_err_high", _seeds(raw_epoch))
+        _put(t, RAW_B, "rel_err_high_at_common_step", _seeds(raw_step))
+        _put(t, PE_B, "epochs_to_converge", _seeds(pe_epochs))
+        _put(t, PE_B, "steps_to_converge", _seeds(pe_steps))
+        return {v.claim: v.outcome for v in evaluate(density_claims([SWEEPS[RAW_B], SWEEPS[PE_B]], t), t)}
+
+    good = table([0.9, 0.7, 0.6, 0.5], [0.5, 0.6, 0.7, 0.8], [40.0, 10.0, 5.0, 2.0], [82.0, 84.0, 88.0, 86.0])
+    assert len(good) == 4 and set(good.values()) == {Outcome.HOLDS}, good
+    bad = table(
+        [0.5, 0.6, 0.7, 0.8], [0.8, 0.7, 0.6, 0.5], [2.0, 5.0, 10.0, 40.0], [6.0, 40.0, 300.0, 1312.0]
+    )
+    assert set(bad.values()) == {Outcome.CONTRADICTED}, bad
+    # PE never converges a tone at every N: its claims cannot be measured
+    t = SeedTable()
+    _put(t, PE_B, "n_converged", [[0, 1, 0, 2]] * 3)
+    found = evaluate(density_claims([SWEEPS[PE_B]], t), t)
+    assert [v.outcome for v in found] == [Outcome.NOT_MEASURABLE] * 2
+    assert found[0].reason == "no target frequency reached rel. error 0.1 at every N in every seed"
+
+
+# --------------------------------------------------------------------------- X7 claims
+
+LIFTS = ("raw01", "lin8", "curve8", "pe3", "rff10x8")
+
+
+def _lifts(values: dict[str, tuple[float, float, float, float]]) -> dict[str, Outcome]:
+    """``values[label] = (converged, mean rel. error, local Hamming, regions)``, three seeds around each."""
+    table = SeedTable()
+    for label, numbers in values.items():
+        for q, v in zip(("n_converged", "rel_err_mean", "hamming_local", "regions"), numbers):
+            table.put(label, q, {s: v + (0 if q == "n_converged" else 0.01 * v * (s - 1)) for s in range(3)})
+    put_lift_distances(table, list(values))
+    return {v.claim: v.outcome for v in evaluate(lift_claims(table, list(values)), table)}
+
+
+def test_x7_claims_follow_the_numbers():
+    good = {"raw01": (1, 0.9, 1.0, 100), "lin8": (1, 0.92, 1.1, 110), "curve8": (2, 0.8, 3.0, 300),
+            "pe3": (14, 0.05, 40.0, 500), "rff10x8": (12, 0.1, 30.0, 500)}  # fmt: skip
+    found = _lifts(good)
+    assert len(found) == 4 + 2 + 1 and set(found.values()) == {Outcome.HOLDS}, found
+    bad = _lifts({**good, "lin8": (14, 0.01, 60.0, 900)})
+    same = {k: v for k, v in bad.items() if "linear lift changes nothing" in k}
+    assert len(same) == 4 and set(same.values()) == {Outcome.CONTRADICTED}, bad
+    # nothing converges for raw or the line at any d: the count cannot tell them apart
+    never = _lifts({**good, "raw01": (0, 0.9, 1.0, 100), "lin8": (0, 0.92, 1.1, 110)})
+    count = next(k for k in never if "converges as many frequencies" in k)
+    assert never[count] is Outcome.NOT_MEASURABLE

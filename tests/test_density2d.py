@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from specbias.claims import Outcome, SeedTable, evaluate
 from specbias.cli import main
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
@@ -20,10 +21,11 @@ from specbias.experiments.density2d import (
     Budget,
     Density2D,
     band_hits,
-    density_2d_findings,
+    density_2d_claims,
     first_below,
     high_error_at,
 )
+from specbias.experiments.sweep import SweepLine, put_range
 from specbias.metrics.spectrum import radial_bands
 from specbias.runs import BandSpec, PatchPairSpec, RunData
 from specbias.signals import NaturalImage
@@ -60,7 +62,7 @@ def test_registered_and_profiles():
     assert (p.width, p.depth) == (256, 4) and {"raw01", "pe5"} <= set(p.inputs)
     q = X6B_QUICK
     assert q.sizes == (32, 64, 128) and q.images == ("camera",) and q.channels == 1
-    assert q.inputs == ("raw01", "pe5") and q.seeds == 2
+    assert q.inputs == ("raw01", "pe5") and q.seeds == 3
 
 
 @pytest.mark.parametrize("params", [X6B_QUICK, X6B_PAPER])
@@ -177,59 +179,83 @@ def test_band_hits_and_first_below():
     assert epochs["4-8"] is None  # one seed never got there
 
 
-def _entry(n, high_step, high_epoch, cos, ham, ppr, steps, epochs):
-    return {
-        "n_points": n,
-        "band_err_high_at_common_step": high_step,
-        "band_err_high_at_common_epoch": high_epoch,
-        "cos_local_abs_mean": cos,
-        "hamming_local": ham,
-        "points_per_region": ppr,
-        STEPS_FIELD: steps,
-        EPOCHS_FIELD: epochs,
-    }
-
-
 BUDGET = Budget(common=["0-4", "4-8", "8-12", "12-16"], high=slice(2, 4), steps=1200, epochs=19)
+SWEEPS = {s.line: s for s in X6B_QUICK.sweeps()}
+RAW, PE = SweepLine("raw01", 256, dim=2), SweepLine("pe5", 256, dim=2)
 
 
-def test_findings_follow_the_numbers():
-    ns = [1024, 4096, 16384]
-    slowing = [
-        _entry(n, 0.6 + 0.1 * i, 0.8 - 0.2 * i, 0.9 + 0.03 * i, 3 - i, 2 * 4**i, {"0-4": 300 + 100 * i}, {})
-        for i, n in enumerate(ns)
-    ]
-    steady = [
-        _entry(
-            n, 0.03, 0.1, 0.8, 40, 1, {"0-4": 200.0, "8-12": 400.0}, {"0-4": 50 / 4**i, "8-12": 100 / 4**i}
-        )
-        for i, n in enumerate(ns)
-    ]
-    table = {"raw01": dict(zip(("32", "64", "128"), slowing)), "pe5": dict(zip(("32", "64", "128"), steady))}
-    found = {f.claim: f for f in density_2d_findings(table, BUDGET)}
-    assert len(found) == 6 + 2 + 1
-    assert all(f.holds for f in found.values()), found
-    claim = (
-        "raw [0,1): per step, the high bands (8-16 cycles/image) are further from the target after 1200 steps"
-    )
-    assert found[f"{claim} as N grows"].detail.endswith("1024: 0.6, 4096: 0.7, 16384: 0.8")
+def _put(table: SeedTable, line: SweepLine, quantity: str, values: list[float], spread: float = 0.01) -> None:
+    """Three seeds around ``values`` (one per side of the quick sweep), ±``spread`` relative."""
+    for i, size in enumerate(X6B_QUICK.sizes):
+        table.put(line.at(size), quantity, {s: values[i] * (1 + spread * (s - 1)) for s in range(3)})
+
+
+def _verdicts(table: SeedTable) -> dict[str, Outcome]:
+    for line in (RAW, PE):
+        put_range(table, SWEEPS[line], "band_err_high_step")
+    claims = density_2d_claims([SWEEPS[RAW], SWEEPS[PE]], table, BUDGET)
+    return {v.claim: v.outcome for v in evaluate(claims, table)}
+
+
+def _table(raw_hamming: list[float]) -> SeedTable:
+    table = SeedTable()
+    _put(table, RAW, "band_err_high_step", [0.6, 0.7, 0.8])
+    _put(table, RAW, "band_err_high_epoch", [0.8, 0.6, 0.4])
+    _put(table, RAW, "steps_to_converge", [300.0, 400.0, 500.0])
+    _put(table, RAW, "cos_local_abs", [0.84, 0.89, 0.94])
+    _put(table, RAW, "hamming_local", raw_hamming)
+    _put(table, RAW, "points_per_region", [2.0, 8.0, 32.0])
+    _put(table, PE, "band_err_high_step", [0.03, 0.03, 0.031])
+    _put(table, PE, "steps_to_converge", [200.0, 205.0, 210.0])
+    _put(table, PE, "epochs_to_converge", [50.0, 12.5, 3.2])
+    return table
+
+
+def test_claims_follow_the_numbers():
+    found = _verdicts(_table([3.0, 2.0, 1.0]))
+    assert len(found) == 6 + 2 + 1 and set(found.values()) == {Outcome.HOLDS}, found
+    high = "the high bands (8-16 cycles/image)"
+    assert f"raw [0,1): per step, {high} are further from the target after 1200 steps as N grows" in found
     # reversed raw numbers break every raw claim; PE slowing down per step breaks PE's "hardly depends"
-    slow_pe = [{**e, STEPS_FIELD: {"0-4": 200.0 * 4**i}} for i, e in enumerate(steady)]
-    table = {
-        "raw01": dict(zip(("32", "64", "128"), slowing[::-1])),
-        "pe5": dict(zip(("32", "64", "128"), slow_pe)),
-    }
-    found = {f.claim: f.holds for f in density_2d_findings(table, BUDGET)}
-    assert not any(v for k, v in found.items() if k.startswith("raw")), found
-    assert not found["PE L=5: per step, the steps to converge hardly depend on N"]
+    table = _table([1.0, 2.0, 3.0])
+    for q in (
+        "band_err_high_step",
+        "band_err_high_epoch",
+        "steps_to_converge",
+        "cos_local_abs",
+        "points_per_region",
+    ):
+        _put(table, RAW, q, [table.get(RAW.at(s), q)[1] for s in X6B_QUICK.sizes][::-1])
+    _put(table, PE, "steps_to_converge", [200.0, 800.0, 3200.0])
+    found = _verdicts(table)
+    assert {v for k, v in found.items() if k.startswith("raw")} == {Outcome.CONTRADICTED}, found
+    assert found["PE L=5: per step, the steps to converge hardly depend on N"] is Outcome.CONTRADICTED
 
 
-def test_findings_not_measurable_do_not_hold():
-    ns = [1024, 4096]
-    never = [_entry(n, 0.8, 0.8, 0.9, 2, 3, {"0-4": None}, {"0-4": None}) for n in ns]
-    found = density_2d_findings({"pe5": dict(zip(("32", "64"), never))}, BUDGET)
-    assert [f.holds for f in found] == [False, False]
-    assert "not measurable: no band reached rel. energy 0.1 at every N" in found[0].detail
+def test_a_small_hamming_change_within_the_seed_spread_is_inconclusive():
+    table = _table([3.0, 2.0, 1.0])
+    rows = [[2.0, 2.0, 2.15], [2.0, 2.05, 1.93], [2.0, 1.97, 2.0]]  # +1.3 % on average, ±5 % per seed
+    for i, size in enumerate(X6B_QUICK.sizes):
+        table.put(RAW.at(size), "hamming_local", {s: row[i] for s, row in enumerate(rows)})
+    found = _verdicts(table)
+    assert found["raw [0,1): local Hamming distance in a patch of fixed physical size falls as N grows"] is (
+        Outcome.INCONCLUSIVE
+    )
+
+
+def test_claims_not_measurable_are_not_contradicted():
+    table = _table([3.0, 2.0, 1.0])
+    for q in ("steps_to_converge", "epochs_to_converge"):  # no band converged at every size
+        for line in (RAW, PE):
+            for size in X6B_QUICK.sizes:
+                table.put(line.at(size), q, {})
+    for line in (RAW, PE):
+        _put(table, line, "n_converged", [1.0, 0.0, 0.0])
+    _put(table, RAW, "band_err_high_step", [0.95, 0.97, 0.99])  # nothing of the high bands learned
+    found = _verdicts(table)
+    unmeasurable = [k for k, v in found.items() if v is Outcome.NOT_MEASURABLE]
+    assert len(unmeasurable) == 5, found  # raw: per step twice; PE: both; the spread claim
+    assert found["raw [0,1): more grid points per activation region as N grows"] is Outcome.HOLDS
 
 
 # --------------------------------------------------------------------------- end to end
@@ -259,7 +285,8 @@ def test_x6b_end_to_end(tmp_path):
     assert "raw01@S64" in summary["inputs"] and summary["inputs"]["pe5@S128"]["size"] == 128
     assert summary["findings"]
     for finding in summary["findings"]:
-        assert isinstance(finding["holds"], bool) and finding["detail"]
+        assert finding["verdict"] in {o.value for o in Outcome} and finding["reason"]
+        assert finding["holds"] is (finding["verdict"] == "holds")
     assert {p.name for p in (tmp_path / "X6b/figures").glob("*.png")} == {
         "density_metrics.png",
         "convergence_steps.png",

@@ -1,77 +1,8 @@
-"""Density and dimension (issue 6): X6, how spectral bias depends on how densely the 1D coordinate is
-sampled, and X7, whether lifting the coordinate to more dimensions helps or only an encoding that
-separates neighbours does.
-
-The paper (Lazzari & Liu 2023) states that the slowdown of the high frequencies is *magnified by the
-density of the coordinates* and that the bias is *severe in low-dimensional settings* and overcome
-by encoding; no reference script measures either. Both experiments are configurations of the 1D
-study's parts: the paper's tone mixture ``y(t) = Σ_{k∈{5,…,70}} sin(2πkt + 2πφ_k)`` on ``t_n = n/N``,
-MLP-4×128, Adam 1e-3, 500 epochs, MSE, one training run per (input, N or d, seed) carrying every
-probe (:data:`PROBES`):
-
-* **per-frequency convergence** every 5 epochs and at 25 log-spaced epochs (the early ones resolve
-  fast mini-batch runs): the first epoch at which ``|R(k)|/|Y(k)| < 0.1`` (the residual spectrum of
-  Rahaman et al. 2019, :mod:`specbias.metrics.spectrum`), ``None`` ("not within the budget") when
-  a seed never gets there; per optimiser step it is ``(epoch + 1)·⌈N/B⌉`` for a batch size
-  ``B < N``, ``epoch + 1`` full batch. Raw coordinates bring hardly any tone below 0.1 in 500
-  epochs, so the final relative error per tone, and its mean over the upper half of the tones
-  (k >= 40, "the high tones"), are reported as well;
-* **local gradient confusion** (cosine of per-example loss gradients, Sankararaman et al. 2020) and
-  **local Hamming distance** of activation patterns, for pairs of samples inside windows of a
-  *fixed physical width* ``w = 3/128`` of the domain (the reference's ``50/2048`` rounded to a whole
-  number of samples at every N of the sweep): ``w·N`` samples per window, 6 at N = 256 and 192 at
-  N = 8192, so the number of points per window grows with N while the distance between the two
-  points of a pair keeps its distribution; global pairs join ``[0, 0.39)`` to ``[0.586, 1)``;
-* **grid region count**: distinct activation patterns over the N grid points (every 50 epochs), and
-  the points per region ``N / regions``.
-
-X6 -- coordinate density
-------------------------
-Raw ``[0,1)``, raw ``[-1,1)``, PE L=3 and L=6, each at every N, full batch and with a fixed batch
-size ``B = 128`` (``N/B`` steps per epoch, so convergence is reported per epoch and per step; per
-step, raw inputs are compared by their high-tone error after the smallest N's step budget).
-N = 128, which the issue lists, is left out: it is below the target's Nyquist rate (``2·70``
-samples) and :class:`~specbias.signals.ToneMixture` refuses it (tones 65 and 70 would alias).
-The 2D variant of the issue (one image at 32²…256²) is X6b, :mod:`specbias.experiments.density2d`.
-
-X7 -- the dimension or the encoding?
-------------------------------------
-At N = 2048 the 1D coordinate is lifted to ``ℝᵈ``, ``d ∈ {2, 8, 14, 32}``, in three ways at equal
-``d`` (:mod:`specbias.encodings`): ``lin<d>``, a random straight line whose first-layer statistics
-at initialisation match raw ``[0,1)``'s; ``curve<d>``, the same line bent by three low harmonics (a
-smooth curve that never crosses itself); and encodings that separate neighbours -- PE with ``d/2``
-octaves (``pe<d/2-1>``; only where every octave is below the grid's Nyquist limit, so not at
-``d = 32``) and Gaussian RFF σ = 10 with ``d/2`` frequencies (``rff10x<d>``). Raw ``[0,1)`` is the
-``d = 1`` reference. The same network is trained on the same target.
-
-Findings
---------
-Computed from the tables (means over seeds), never hard-coded, and reported whichever way they come
-out. A trend over N holds when Spearman's ρ (average ranks for ties, 0 for a constant series) has
-the claimed sign *and* the last value differs from the first by more than :data:`MATERIAL` (5%,
-relative); a dependence is *weak* when the relative range ``(max − min)/mean`` over N is at most
-:data:`WEAK`; a claim that cannot be measured (e.g. no tone converged at every N) does not hold. X6:
-for raw inputs (full batch) fewer tones converge, the high tones end further from the target, local
-|confusion| rises, local Hamming falls and points per region rise as N grows; for PE the converged
-count and epochs hardly depend on N, and N moves the high tones' error less than for raw (whose
-range must exceed :data:`MATERIAL`); with batch 128, per epoch convergence speeds up with N and per
-step raw slows down while PE hardly changes. X7: a linear lift changes nothing (converged count ±1,
-mean final error ±:data:`SAME_ERR`, local Hamming and regions within a factor :data:`SAME_FACTOR` of
-raw at every d); at each d the input with the highest local Hamming fits best; a smooth curve
-separates neighbours less than PE/RFF; over all inputs, local Hamming and fit are rank-correlated (ρ
->= :data:`SEPARATION_RHO`).
-
-Profiles
---------
-``paper``: the issue's grids, 5 seeds -- X6 at N ∈ {256, …, 8192}, both variants for every input
-(240 runs; a fixed-batch run at N = 8192 takes 32,000 steps: a GPU job), X7 at N = 2048 (16
-inputs, 80 runs). ``quick`` is sized for a 2-core CPU (X6 + X7 in a few minutes): 2 seeds and 300
-epochs (PE L=6 converges every tone within ~75 full-batch epochs and raw stays far from the high
-tones either way, so the orderings are in place), X6 at N ∈ {256, 512, 1024, 2048} (a factor 8 in
-density: four points for a trend, the full-batch cost grows with N), the fixed-batch variant for raw
-``[0,1)`` and PE L=6 only and for 100 epochs (it costs ``N/128`` steps per epoch: 1,600 steps at
-N = 2048, while PE converges per epoch within ~50), and X7 at N = 512 for d ∈ {2, 14, 32} with the
-same settings, so X7's raw01 and pe6 runs are X6's full-batch runs at N = 512 (trained once).
+"""Density and dimension (issue 6), the 1D side of the sweep analysis (:mod:`.sweep`): X6 trains the
+paper's tone mixture at every N of a sweep, full batch and with a fixed batch size, and asks whether
+the high tones slow down as the coordinate gets denser; X7 lifts the coordinate to ``ℝᵈ`` (a line, a
+smooth curve, PE, RFF) at one N and asks whether the dimension or the encoding helps. Protocols,
+profiles, the claims list and measured numbers: ``docs/experiments/density.md``.
 """
 
 from __future__ import annotations
@@ -79,22 +10,48 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
-from specbias import figures
+from specbias.claims import AllOf, Claim, Compare, Flat, Level, RankCorrelation, SeedTable
+from specbias.claims import rank_corr as rank_corr  # TRANSITIONAL: exact.py imports it from here
 from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, parse_input
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import REL_ERR_THRESHOLD, Runs, by_group, group_label, make_analysis
+from specbias.experiments.analysis import Runs, group_label
 from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
-from specbias.metrics.spectrum import first_epoch_below
+from specbias.experiments.sweep import (
+    Hits,
+    Sweep,
+    SweepKey,
+    SweepLine,
+    begin,
+    common_units,
+    encoded_claims,
+    error_at,
+    finish,
+    frequency_map,
+    hits,
+    metric_lines,
+    neighbour_claims,
+    neighbourhood,
+    never,
+    put_range,
+    put_seeds,
+    record_hits,
+    record_seeds,
+    seed_mean,
+    seed_stats,
+    spread_claim,
+    sweep_trend,
+    time_to_converge,
+    title,
+    unit_matrix,
+    unlearned,
+)
 from specbias.runs import (
     ConfusionSpec,
     ConvergenceSpec,
@@ -106,6 +63,7 @@ from specbias.runs import (
     RunData,
 )
 from specbias.signals import ToneMixture
+from specbias.thresholds import threshold
 from specbias.training import Schedule, TrainConfig
 
 WINDOW = 3 / 128
@@ -119,22 +77,8 @@ PROBES: tuple[ProbeSpec, ...] = (
     RegionSpec(Schedule(every=50, last=True)),
 )
 
-WEAK = 0.25
-"""A dependence on N is *weak* when the relative range ``(max − min)/mean`` of a quantity over N is
-at most this."""
-MATERIAL = 0.05
-"""A trend over N is *material* when the last value differs from the first by more than this
-fraction (of the larger of the two); a relative error moves materially over N when its range
-exceeds this."""
-SAME_ERR = 0.1
-SAME_FACTOR = 1.5
-"""A linear lift *changes nothing* when, at every d, its converged count stays within one frequency
-of raw ``[0,1)``'s, its final relative error (mean over the tones) within ``SAME_ERR``, and its local
-Hamming distance and region count within a factor ``SAME_FACTOR``."""
-SEPARATION_RHO = 0.5
-"""X7: the rank correlation between separating neighbours (local Hamming) and fitting the target
-(minus the mean final relative error) that counts as "the encoding that separates neighbours
-helps"."""
+CONVERGED = f"target frequency reached rel. error {threshold('rel_err').value:g}"
+"""What converging means, in the reason of a claim that cannot be measured."""
 
 _S = TypeVar("_S", bound="Sweep1D")
 
@@ -200,11 +144,6 @@ class Sweep1D:
         )
 
 
-def _key(label: str, n: int, batch_size: int | None) -> str:
-    """X6's group of a run: ``raw01@N1024`` full batch, ``raw01@N1024/b128`` with batch size 128."""
-    return f"{label}@N{n}" + (f"/b{batch_size}" if batch_size else "")
-
-
 def _variant(batch_size: int | None) -> str:
     return f"batch{batch_size}" if batch_size else "full_batch"
 
@@ -262,10 +201,19 @@ class Density(Sweep1D):
             )
         return out
 
-    def keys(self) -> list[str]:
-        return [
-            _key(lb, n, b) for b, labels, _ in self.variants() for lb in labels for n in sorted(self.sizes)
-        ]
+    def sweeps(self) -> list[Sweep]:
+        """Every input's sweep over N, per variant (full batch first), with its common step budget
+        (the smallest N's ``epochs × ⌈N/B⌉``)."""
+        out = []
+        for batch, labels, epochs in self.variants():
+            for label in labels:
+                keys = tuple(SweepLine(label, batch).at(n) for n in sorted(self.sizes))
+                out.append(Sweep(keys[0].line, keys, epochs * keys[0].steps_per_epoch, epochs))
+        return out
+
+    def points(self) -> list[SweepKey]:
+        """Every sweep point in order: the groups of the analysis."""
+        return [k for sweep in self.sweeps() for k in sweep.keys]
 
     def runs(self, seeds: int) -> list[RunConfig]:
         return [
@@ -317,32 +265,9 @@ class Lifts(Sweep1D):
 # --------------------------------------------------------------------------- numbers
 
 
-def _ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks ``0..n-1`` with ties sharing their average rank."""
-    _, inverse, counts = np.unique(
-        np.asarray(values, dtype=np.float64), return_inverse=True, return_counts=True
-    )
-    starts = np.cumsum(counts) - counts
-    return (starts + (counts - 1) / 2)[inverse]
-
-
-def rank_corr(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's ρ with average ranks for ties; 0 when either series is constant."""
-    rx, ry = _ranks(x), _ranks(y)
-    if len(rx) < 2 or rx.std() == 0 or ry.std() == 0:
-        return 0.0
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def relative_range(values: Sequence[float]) -> float:
-    """``(max − min) / mean`` (0 for a constant series)."""
-    v = np.asarray(values, dtype=np.float64)
-    return float(np.ptp(v) / np.mean(v)) if v.size and np.mean(v) else 0.0
-
-
-def steps_per_epoch(n: int, batch_size: int | None) -> int:
-    """Optimiser steps per epoch: ``⌈N/B⌉`` for ``B < N``, else 1 (full batch)."""
-    return 1 if batch_size is None or batch_size >= n else math.ceil(n / batch_size)
+def _tone_curves(data: RunData) -> tuple[np.ndarray, np.ndarray]:
+    """``(checkpoint labels, checkpoints × tones relative error)`` of a run."""
+    return data.get("convergence", "epochs"), data.get("convergence", "rel_error")
 
 
 def _high(rel_error: np.ndarray) -> np.ndarray:
@@ -350,46 +275,43 @@ def _high(rel_error: np.ndarray) -> np.ndarray:
     return rel_error[..., rel_error.shape[-1] // 2 :].mean(axis=-1)
 
 
-def _per_seed(datas: list[RunData]) -> dict[str, np.ndarray]:
-    """Headline numbers of each seed after the last epoch."""
+def _high_at(data: RunData, spe: int, step: float) -> float:
+    """The upper half's mean relative error after ``step`` optimiser steps (linear between checkpoints)."""
+    epochs, rel = _tone_curves(data)
+    return error_at(epochs, _high(rel), spe, step)
 
-    def converged(d: RunData) -> int:
-        hits = first_epoch_below(
-            d.get("convergence", "epochs"), d.get("convergence", "rel_error"), REL_ERR_THRESHOLD
-        )
-        return sum(h is not None for h in hits)
 
+def per_seed(
+    datas: Sequence[RunData], key: SweepKey, common_step: int | None = None
+) -> dict[str, np.ndarray]:
+    """Headline numbers of each seed after the last epoch: tones converged, the final relative error
+    (mean over the tones and over the upper half), the neighbourhood numbers; with ``common_step``,
+    the upper half's relative error after that many optimiser steps."""
     final = np.stack([d.get("convergence", "rel_error")[-1] for d in datas])
-    return {
-        "n_converged": np.array([converged(d) for d in datas], dtype=np.float64),
+    out = {
+        "n_converged": np.array(
+            [sum(h is not None for h in row) for row in hits(datas, _tone_curves)], float
+        ),
         "rel_err_mean": final.mean(axis=1),
         "rel_err_high": _high(final),
-        "cos_local_abs": np.array([np.nanmean(np.abs(d.get("confusion", "local_cos")[-1])) for d in datas]),
-        "hamming_local": np.array([float(d.get("hamming", "local_mean")[-1]) for d in datas]),
-        "regions": np.array([float(d.get("regions", "all")[-1]) for d in datas]),
+        **neighbourhood(datas, key.n_points),
     }
+    if common_step is not None:
+        spe = key.steps_per_epoch
+        out["rel_err_high_at_common_step"] = np.array([_high_at(d, spe, common_step) for d in datas])
+    return out
 
 
-def rel_err_at_step(datas: list[RunData], spe: int, step: float) -> float:
-    """Mean over seeds of the upper-half relative error after ``step`` optimiser steps, linear between
-    checkpoints (checkpoint epoch ``e`` comes after ``(e + 1)·spe`` steps)."""
-    values = [
-        np.interp(step, (d.get("convergence", "epochs") + 1) * spe, _high(d.get("convergence", "rel_error")))
-        for d in datas
-    ]
-    return float(np.mean(values))
-
-
-def block(summary: dict, seeds: dict[str, np.ndarray], n: int, batch_size: int | None) -> dict[str, Any]:
+def block(summary: dict, seeds: dict[str, np.ndarray], key: SweepKey) -> dict[str, Any]:
     """One (input, N or d) entry of the tables: convergence per frequency in epochs and steps, the
-    final relative errors, the local confusion and Hamming, the region count."""
-    spe = steps_per_epoch(n, batch_size)
+    final relative errors, the local confusion and Hamming, the region count (means over seeds)."""
+    spe = key.steps_per_epoch
     epochs = summary["epochs_to_rel_err_0.1"]
-    return {
-        "n": n,
-        "batch_size": batch_size,
+    out = {
+        "n": key.size,
+        "batch_size": key.batch,
         "steps_per_epoch": spe,
-        "window_samples": round(WINDOW * n),
+        "window_samples": round(WINDOW * key.size),
         "epochs_to_rel_err_0.1": epochs,
         "epochs_trained_to_rel_err_0.1": {k: None if e is None else e + 1 for k, e in epochs.items()},
         "steps_to_rel_err_0.1": {k: None if e is None else (e + 1) * spe for k, e in epochs.items()},
@@ -403,320 +325,145 @@ def block(summary: dict, seeds: dict[str, np.ndarray], n: int, batch_size: int |
         "hamming_local": summary["hamming_local"],
         "hamming_local_ratio": summary["hamming_local_ratio"],
         "regions_last": summary["regions_last"],
-        "points_per_region": n / summary["regions_last"],
+        "points_per_region": float(seeds["points_per_region"].mean()),
         "final_loss": summary["final_loss"],
         "seeds": summary["seeds"],
     }
-
-
-# --------------------------------------------------------------------------- findings
-
-
-def _series(values: Sequence[float], xs: Sequence[Any]) -> str:
-    return ", ".join(f"{x}: {v:.3g}" for x, v in zip(xs, values))
-
-
-def relative_change(first: float, last: float) -> float:
-    """``(last − first) / max(|first|, |last|)``, 0 when both are 0."""
-    scale = max(abs(first), abs(last))
-    return (last - first) / scale if scale else 0.0
-
-
-def trend(claim: str, xs: Sequence[int], values: Sequence[float], rises: bool) -> Finding:
-    """``values`` rise (or fall) with ``xs``: ρ of that sign and a material change (more than
-    :data:`MATERIAL`) from the first value to the last."""
-    rho, change = rank_corr(xs, values), relative_change(values[0], values[-1])
-    holds = (rho > 0 and change > MATERIAL) if rises else (rho < 0 and change < -MATERIAL)
-    return Finding(claim, bool(holds), f"ρ = {rho:+.2f}, change {change:+.1%}; {_series(values, xs)}")
-
-
-def weak(claim: str, xs: Sequence[int], values: Sequence[float]) -> Finding:
-    """``values`` hardly depend on ``xs``: relative range at most :data:`WEAK`."""
-    r = relative_range(values)
-    return Finding(claim, bool(r <= WEAK), f"relative range {r:.2f} (weak: <= {WEAK}); {_series(values, xs)}")
-
-
-def common_trend(
-    claim: str,
-    xs: Sequence[int],
-    blocks: Sequence[dict],
-    field: str,
-    rises: bool | None,
-    converged: str = "target frequency reached rel. error 0.1",
-) -> Finding:
-    """:func:`trend` (``rises`` True or False) or :func:`weak` (``rises=None``) of the mean of ``field``
-    (epochs or steps to convergence) over the frequencies (or bands) converged at every ``x``; a claim
-    that cannot be measured (none such; ``converged`` says what converging means) does not hold."""
-    common = [k for k in blocks[0][field] if all(b[field][k] is not None for b in blocks)]
-    if not common:
-        return Finding(claim, False, f"not measurable: no {converged} at every N")
-    values = [float(np.mean([b[field][k] for k in common])) for b in blocks]
-    out = weak(claim, xs, values) if rises is None else trend(claim, xs, values, rises)
-    out.detail = f"mean over k ∈ {{{', '.join(common)}}}; {out.detail}"
+    if "rel_err_high_at_common_step" in seeds:
+        out["rel_err_high_at_common_step"] = float(seeds["rel_err_high_at_common_step"].mean())
     return out
 
 
-_EPOCHS = "epochs_trained_to_rel_err_0.1"
-"""The epoch findings compare epochs *trained* (checkpoint label + 1): a ratio such as the relative
-range is meaningless on 0-based labels (labels 3, 4, 3 are 4, 5, 4 epochs: a range of 0.30 vs 0.23)."""
-
-
-def _column(blocks: Sequence[dict], field: str) -> list[float]:
-    return [b[field] for b in blocks]
-
-
-def _raw_density(name: str, ns: list[int], blocks: list[dict]) -> list[Finding]:
-    """The paper's reading for raw coordinates, full batch: denser means slower high frequencies,
-    more conflicting neighbours, more points per region."""
-    window = "in a window of fixed width"
-    claims = (
-        ("n_converged", False, "fewer frequencies reach rel. error 0.1 within the budget as N grows"),
-        ("final_rel_err_high", True, "the high tones (upper half) end further from the target as N grows"),
-        ("cos_local_abs_mean", True, f"local |gradient confusion| {window} grows with N"),
-        ("hamming_local", False, f"local Hamming distance {window} falls as N grows"),
-        ("points_per_region", True, "more grid points per activation region as N grows"),
+def _record(
+    result: ExperimentResult, exp: str, group: Any, datas: list[RunData], seeds: dict, found: Hits
+) -> None:
+    """Rows and arrays of one group: per-seed headline numbers, the first epoch (and step) each tone
+    is below the threshold, and the relative error per checkpoint and tone (seeds × checkpoints × K)."""
+    record_seeds(result, exp, group, datas, seeds, "convergence")
+    tones = [str(int(k)) for k in datas[0].arrays["signal/freqs"]]
+    record_hits(
+        result, exp, group, datas, found, tones, ("epochs_to_rel_err_0.1", "steps_to_rel_err_0.1"), False
     )
-    return [trend(f"{name}: {claim}", ns, _column(blocks, f), rises) for f, rises, claim in claims]
+    result.arrays[f"rel_error/{group}"] = np.stack([d.get("convergence", "rel_error") for d in datas])
+    result.arrays[f"rel_error_epochs/{group}"] = datas[0].get("convergence", "epochs")
 
 
-def _pe_density(name: str, ns: list[int], blocks: list[dict]) -> list[Finding]:
-    """PE, full batch: N hardly matters."""
+# --------------------------------------------------------------------------- X6 claims
+
+
+def trend(claim: str, xs: Sequence[float], values: Sequence[float], rises: bool) -> Finding:
+    """TRANSITIONAL: study2d (E15) imports this old mean-based trend; delete it once it does not."""
+    rho, scale = rank_corr(xs, values), max(abs(values[0]), abs(values[-1]))
+    change, material = (values[-1] - values[0]) / scale if scale else 0.0, threshold("material").value
+    holds = (rho > 0 and change > material) if rises else (rho < 0 and change < -material)
+    series = ", ".join(f"{x}: {v:.3g}" for x, v in zip(xs, values))
+    return Finding(claim, bool(holds), f"ρ = {rho:+.2f}, change {change:+.1%}; {series}")
+
+
+_HIGH = "the high tones (upper half)"
+
+
+def _raw_claims(table: SeedTable, sweep: Sweep) -> list[Claim]:
+    """Raw coordinates, full batch (the paper's reading): denser means slower high frequencies, more
+    conflicting neighbours, more points per region."""
+    name = sweep.line.name
     return [
-        weak(
-            f"{name}: the number of converged frequencies hardly depends on N",
-            ns,
-            _column(blocks, "n_converged"),
+        sweep_trend(
+            table,
+            f"{name}: fewer frequencies reach rel. error 0.1 within the budget as N grows",
+            "n_converged",
+            sweep,
+            False,
         ),
-        common_trend(f"{name}: the epochs to converge hardly depend on N", ns, blocks, _EPOCHS, None),
+        sweep_trend(
+            table,
+            f"{name}: {_HIGH} end further from the target as N grows",
+            "rel_err_high",
+            sweep,
+            True,
+            unlearned(table, "rel_err_high", sweep.keys, _HIGH),
+        ),
+        *neighbour_claims(table, sweep, "in a window of fixed width"),
     ]
 
 
-def _batch_density(name: str, raw: bool, ns: list[int], blocks: list[dict]) -> list[Finding]:
-    """Fixed batch size: ``N/B`` steps per epoch, so per epoch denser is faster; per step, raw should
-    still slow down (compared at the smallest N's step budget) and PE hardly depend on N."""
-    per_epoch = f"{name}: per epoch, convergence gets faster as N grows (N/B steps per epoch)"
-    if raw:
-        step = blocks[0]["common_step"]
-        per_step = (
-            f"{name}: per step, convergence slows down as N grows (upper-half rel. error after {step} steps)"
-        )
-        return [
-            trend(
-                per_epoch + " (final upper-half rel. error)", ns, _column(blocks, "final_rel_err_high"), False
-            ),
-            trend(per_step, ns, _column(blocks, "rel_err_high_at_common_step"), rises=True),
-        ]
-    per_step = f"{name}: per step, the steps to converge hardly depend on N"
+def _pe_claims(table: SeedTable, sweep: Sweep) -> list[Claim]:
+    """PE, full batch: N hardly matters, neither for the count of converged tones nor for the epochs."""
+    name = sweep.line.name
     return [
-        common_trend(per_epoch, ns, blocks, _EPOCHS, rises=False),
-        common_trend(per_step, ns, blocks, "steps_to_rel_err_0.1", rises=None),
+        Flat(
+            text=f"{name}: the number of converged frequencies hardly depends on N",
+            reads="n_converged",
+            over=sweep.keys,
+        ),
+        Flat(
+            text=f"{name}: the epochs to converge hardly depend on N",
+            reads="epochs_to_converge",
+            over=sweep.keys,
+            unless=never(table, sweep, CONVERGED),
+        ),
     ]
 
 
-def density_findings(params: Density, table: dict[str, dict[str, dict[str, dict]]]) -> list[Finding]:
-    """X6's findings, computed from the per-(input, N) table."""
-    out: list[Finding] = []
-    spread: dict[str, float] = {}
-    for variant, per_input in table.items():
-        for label, per_n in per_input.items():
-            ns, blocks = [int(n) for n in per_n], list(per_n.values())
-            enc = parse_input(label)
-            if len(ns) < 2 or not isinstance(enc, (Raw, NeRFPE)):
-                continue
-            if variant != "full_batch":
-                name = f"{_title(label)}, batch {params.batch_size}"
-                out += _batch_density(name, isinstance(enc, Raw), ns, blocks)
-                continue
-            name = f"{_title(label)}, full batch"
-            out += _raw_density(name, ns, blocks) if isinstance(enc, Raw) else _pe_density(name, ns, blocks)
-            spread[label] = float(np.ptp(_column(blocks, "final_rel_err_high")))
-    raws = [k for k in spread if isinstance(parse_input(k), Raw)]
-    pes = [k for k in spread if isinstance(parse_input(k), NeRFPE)]
-    if raws and pes:
-        raw, pe = raws[0], pes[-1]
-        out.append(
-            Finding(
-                f"N moves the high tones' final error less for {_title(pe)} than for {_title(raw)} "
-                f"(range over N of the upper-half rel. error, full batch; raw's range > {MATERIAL})",
-                spread[raw] > MATERIAL and spread[pe] < spread[raw],
-                f"{pe} {spread[pe]:.3g} vs {raw} {spread[raw]:.3g}",
-            )
-        )
-    return out
+def _batch_raw_claims(table: SeedTable, sweep: Sweep) -> list[Claim]:
+    """Raw, fixed batch size: ``N/B`` steps per epoch, so per epoch denser is faster, while per step
+    (at the smallest N's step budget) raw should still slow down."""
+    name, why = sweep.line.name, unlearned(table, "rel_err_high", sweep.keys, _HIGH)
+    at_step = unlearned(table, "rel_err_high_at_common_step", sweep.keys, _HIGH)
+    return [
+        sweep_trend(
+            table,
+            f"{name}: per epoch, convergence gets faster as N grows (N/B steps per epoch) (final "
+            "upper-half rel. error)",
+            "rel_err_high",
+            sweep,
+            False,
+            why,
+        ),
+        sweep_trend(
+            table,
+            f"{name}: per step, convergence slows down as N grows (upper-half rel. error after "
+            f"{sweep.steps} steps)",
+            "rel_err_high_at_common_step",
+            sweep,
+            True,
+            at_step,
+        ),
+    ]
 
 
-def lift_findings(table: dict[str, dict[str, dict]]) -> list[Finding]:
-    """X7's findings, computed from the per-(kind, d) table."""
-    out: list[Finding] = []
-    raw = next(iter(table.get("raw", {}).values()), None)
-    lin = table.get("lin", {})
-    if raw is not None and lin:
-        ds = list(lin)
-        count = _column(lin.values(), "n_converged")
-        out.append(
-            Finding(
-                "a linear lift changes nothing: at every d it converges as many frequencies as raw [0,1) "
-                "(±1)",
-                all(abs(c - raw["n_converged"]) <= 1 for c in count),
-                f"raw01 {raw['n_converged']:.3g}; lin at d = {_series(count, ds)}",
-            )
-        )
-        err = _column(lin.values(), "final_rel_err_mean")
-        out.append(
-            Finding(
-                f"a linear lift changes nothing: at every d its final rel. error (mean over the tones) is "
-                f"within {SAME_ERR} of raw [0,1)'s",
-                all(abs(e - raw["final_rel_err_mean"]) <= SAME_ERR for e in err),
-                f"raw01 {raw['final_rel_err_mean']:.3g}; lin at d = {_series(err, ds)}",
-            )
-        )
-        for field, what in (("hamming_local", "local Hamming distance"), ("regions_last", "region count")):
-            ratio = [b[field] / raw[field] if raw[field] else math.inf for b in lin.values()]
-            out.append(
-                Finding(
-                    f"a linear lift changes nothing: its {what} stays within a factor {SAME_FACTOR} of raw "
-                    "[0,1)'s at every d",
-                    all(1 / SAME_FACTOR <= r <= SAME_FACTOR for r in ratio),
-                    f"raw01 {raw[field]:.3g}; lin / raw at d = {_series(ratio, ds)}",
-                )
-            )
-    dims = sorted({d for kind, per_d in table.items() if kind != "raw" for d in per_d}, key=int)
-    for d in dims:
-        at_d = {kind: per_d[d] for kind, per_d in table.items() if kind != "raw" and d in per_d}
-        if len(at_d) < 2:
+def density_claims(sweeps: Sequence[Sweep], table: SeedTable) -> list[Claim]:
+    """X6's claims over each raw or PE input's sweep (of at least two N), and the comparison of how
+    much N moves the high tones for PE and for raw; ``table`` holds :func:`per_seed`'s quantities,
+    the times to converge (:func:`~.sweep.time_to_converge`) and the ranges (:func:`~.sweep.put_range`)."""
+    claims: list[Claim] = []
+    full: dict[type, list[Sweep]] = {Raw: [], NeRFPE: []}
+    for sweep in sweeps:
+        enc = parse_input(sweep.line.input)
+        if len(sweep.keys) < 2 or not isinstance(enc, (Raw, NeRFPE)):
             continue
-        top = max(at_d, key=lambda k: at_d[k]["hamming_local"])
-        best = min(b["final_rel_err_mean"] for b in at_d.values())
-        out.append(
-            Finding(
-                f"d={d}: the input that separates neighbours most (highest local Hamming) fits the target "
-                "best (lowest mean final rel. error)",
-                at_d[top]["final_rel_err_mean"] <= best,
-                "; ".join(
-                    f"{k}: Hamming {b['hamming_local']:.3g}, rel. error {b['final_rel_err_mean']:.3g}"
-                    for k, b in at_d.items()
-                ),
+        raw = isinstance(enc, Raw)
+        if sweep.line.batch is not None:
+            claims += (
+                _batch_raw_claims(table, sweep)
+                if raw
+                else encoded_claims(table, sweep, "N/B steps per epoch", CONVERGED)
             )
+            continue
+        claims += _raw_claims(table, sweep) if raw else _pe_claims(table, sweep)
+        full[Raw if raw else NeRFPE].append(sweep)
+    if full[Raw] and full[NeRFPE]:
+        raw, pe = full[Raw][0], full[NeRFPE][-1]
+        text = (
+            f"N moves the high tones' final error less for {title(pe.line.input)} than for "
+            f"{title(raw.line.input)} (range over N of the upper-half rel. error, full batch; raw's range > "
+            f"{threshold('material').value:g})"
         )
-        encoded = [k for k in ("pe", "rff") if k in at_d]
-        if "curve" in at_d and encoded:
-            sep = max(at_d[k]["hamming_local"] for k in encoded)
-            out.append(
-                Finding(
-                    f"d={d}: a smooth low-frequency curve separates neighbours less than PE/RFF "
-                    "(local Hamming)",
-                    at_d["curve"]["hamming_local"] < sep,
-                    f"curve {at_d['curve']['hamming_local']:.3g} vs best of {'/'.join(encoded)} {sep:.3g}",
-                )
-            )
-    blocks = [b for per_d in table.values() for b in per_d.values()]
-    if len(blocks) >= 3:
-        rho = rank_corr(_column(blocks, "hamming_local"), [-e for e in _column(blocks, "final_rel_err_mean")])
-        out.append(
-            Finding(
-                "across all inputs and d, separating neighbours goes with fitting the target (rank "
-                f"correlation of local Hamming and minus the mean final rel. error >= {SEPARATION_RHO})",
-                rho >= SEPARATION_RHO,
-                f"ρ = {rho:+.2f} over {len(blocks)} inputs",
-            )
-        )
-    return out
+        claims.append(spread_claim(table, text, raw, pe, "rel_err_high", _HIGH))
+    return claims
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def _title(label: str) -> str:
-    enc = parse_input(label)
-    if isinstance(enc, LinearLift):
-        return f"linear lift d={enc.out_dim}"
-    if isinstance(enc, CurveLift):
-        return f"curve d={enc.out_dim}"
-    if isinstance(enc, GaussianRFF):
-        return f"RFF σ={enc.sigma:g}, d={enc.out_dim}"
-    return figures.input_title(label)
-
-
-def _suptitle(fig: Figure, title: str) -> None:
-    """The figure title wrapped to the figure's width (about 10 characters per inch at the default
-    12 pt), so that it does not run off a figure of one or two panels."""
-    fig.suptitle(textwrap.fill(title, max(20, int(fig.get_figwidth() * 10))))
-
-
-def frequency_map(
-    panels: dict[str, tuple[list[str], np.ndarray]],
-    freqs: Sequence[int],
-    xlabel: str,
-    title: str,
-    colorbar: str,
-    log: bool = False,
-    vmax: float | None = None,
-) -> Figure:
-    """Frequency × column heatmaps, one panel per entry of ``panels`` (``(column labels, K × columns
-    matrix)``); NaN cells (e.g. never below the threshold within the budget) are grey."""
-    finite = [m[np.isfinite(m)] for _, m in panels.values()]
-    top = vmax or max((float(v.max()) for v in finite if v.size), default=1.0)
-    norm = LogNorm(1, max(top, 2)) if log else Normalize(0, top)
-    cols = min(len(panels), 4)
-    rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(3.4 * cols, 3.3 * rows), squeeze=False, layout="constrained"
-    )
-    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
-    image = None
-    for ax, (name, (labels, mat)) in zip(axes.ravel(), panels.items()):
-        image = ax.imshow(
-            np.ma.masked_invalid(mat),
-            aspect="auto",
-            origin="lower",
-            cmap=cmap,
-            norm=norm,
-            interpolation="nearest",
-        )
-        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=45 if len(labels) > 6 else 0)
-        ax.set_yticks(range(len(freqs)), [str(k) for k in freqs], fontsize=6)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-    for ax in axes.ravel()[len(panels) :]:
-        ax.remove()
-    axes[0][0].set_ylabel("target frequency k")
-    fig.colorbar(image, ax=axes.ravel()[: len(panels)].tolist(), label=colorbar)
-    _suptitle(fig, title)
-    return fig
-
-
-def metric_lines(
-    series: dict[str, tuple[Sequence[int], dict[str, tuple[np.ndarray, np.ndarray]]]],
-    metrics: dict[str, str],
-    xlabel: str,
-    title: str,
-    dashed: Sequence[str] = (),
-) -> Figure:
-    """One panel per metric, one line per series: mean ± std over seeds against N or d (log₂ axis).
-    ``series[name] = (xs, {metric: (mean, std)})``; series named in ``dashed`` are dashed, and series
-    sharing the text before `` (`` share a colour. The legend sits below the panels (inside one it
-    hid the data once there were more than a few series); ``fig.axes`` are the metric panels in order."""
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(4.0 * len(metrics), 3.8), squeeze=False, layout="constrained"
-    )
-    base = {name: name.split(" (")[0] for name in series}
-    palette = figures.colors(list(dict.fromkeys(base.values())))
-    for ax, (metric, ylabel) in zip(axes[0], metrics.items()):
-        for name, (xs, values) in series.items():
-            mean, std = values[metric]
-            style = {"color": palette[base[name]], "ls": "--" if name in dashed else "-"}
-            ax.errorbar(xs, mean, yerr=std, marker="o", ms=3, capsize=2, label=name, **style)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel, fontsize=9)
-        if metric == "regions":
-            ax.set_yscale("log")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    ncol = max(1, min(len(labels), int(fig.get_figwidth() / 2.2)))
-    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8)
-    _suptitle(fig, title)
-    return fig
-
 
 _METRICS = {
     "n_converged": "frequencies with rel. error < 0.1",
@@ -725,22 +472,6 @@ _METRICS = {
     "hamming_local": "local Hamming distance (units)",
     "regions": "activation regions on the grid",
 }
-
-
-def _stats(per_seed: Sequence[dict[str, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {
-        m: (np.array([s[m].mean() for s in per_seed]), np.array([s[m].std() for s in per_seed]))
-        for m in _METRICS
-    }
-
-
-def _matrix(blocks: Sequence[dict], field: str, freqs: Sequence[int]) -> np.ndarray:
-    """``K × len(blocks)``: ``block[field][k]`` per frequency, NaN where it is None."""
-    return np.array(
-        [[np.nan if b[field][str(k)] is None else b[field][str(k)] for b in blocks] for k in freqs],
-        dtype=float,
-    )
-
 
 _MAPS = {
     "convergence_epochs": ("epochs_to_rel_err_0.1", "first epoch with rel. error < 0.1", False),
@@ -756,105 +487,63 @@ def _maps(
     out = {}
     for name in names:
         field, label, log = _MAPS[name]
-        panels = {k: (cols, _matrix(blocks, field, freqs)) for k, (cols, blocks) in columns.items()}
-        title = f"{label.capitalize()} per target frequency" + ("" if "final" in name else " (grey: never)")
+        panels = {k: (cols, unit_matrix(blocks, field, freqs)) for k, (cols, blocks) in columns.items()}
+        text = f"{label.capitalize()} per target frequency" + ("" if "final" in name else " (grey: never)")
         out[name] = frequency_map(
-            panels, freqs, xlabel, title, label, log=log, vmax=1.0 if "final" in name else None
+            panels, freqs, xlabel, text, label, log=log, vmax=1.0 if "final" in name else None
         )
     return out
-
-
-def _rows(exp: str, key: str, datas: list[RunData], seeds: dict[str, np.ndarray], spe: int) -> list[tuple]:
-    """Per seed: the headline numbers after the last epoch, and the first epoch (and step) at which
-    each frequency's relative error is below 0.1 (no row when it never is within the budget)."""
-    rows = []
-    for s, d in enumerate(datas):
-        last = int(d.get("convergence", "epochs")[-1])
-        rows += [(exp, key, d.meta["seed"], last, m, "last", float(v[s])) for m, v in seeds.items()]
-        hits = first_epoch_below(
-            d.get("convergence", "epochs"), d.get("convergence", "rel_error"), REL_ERR_THRESHOLD
-        )
-        for k, e in zip(d.arrays["signal/freqs"], hits):
-            if e is not None:
-                base = (exp, key, d.meta["seed"], e)
-                rows.append((*base, "epochs_to_rel_err_0.1", str(int(k)), float(e)))
-                rows.append((*base, "steps_to_rel_err_0.1", str(int(k)), float((e + 1) * spe)))
-    return rows
-
-
-def _usable(runs: Runs, key: Any) -> dict[str, list[RunData]]:
-    """Finished runs by group, diverged ones left out (as :func:`make_analysis` does)."""
-    return {k: [d for d in v if d.meta["diverged_at"] is None] for k, v in by_group(runs, key).items()}
-
-
-def _record(
-    result: ExperimentResult, exp: str, key: str, datas: list[RunData], seeds: dict, spe: int
-) -> None:
-    """Rows and arrays of one group: per-seed headline numbers, and the relative error per checkpoint
-    and tone (seeds × checkpoints × K) with its checkpoint epochs."""
-    result.rows += _rows(exp, key, datas, seeds, spe)
-    for m, v in seeds.items():
-        result.arrays[f"{m}/{key}"] = v
-    result.arrays[f"rel_error/{key}"] = np.stack([d.get("convergence", "rel_error") for d in datas])
-    result.arrays[f"rel_error_epochs/{key}"] = datas[0].get("convergence", "epochs")
 
 
 # --------------------------------------------------------------------------- X6 analysis
 
 
-def _density_key(cfg: RunConfig) -> str:
-    return _key(cfg.input, cfg.signal.n, cfg.train.batch_size)
-
-
 def analyse_density(params: Density, runs: Runs) -> ExperimentResult:
-    """X6: the per-group summary, then the per-(input, N) table, figures and findings."""
-    result = make_analysis("X6", (), {}, key=_density_key, order=lambda p: p.keys())(params, runs)
-    groups = _usable(runs, _density_key)
-    inputs = result.summary["inputs"]
-    table: dict[str, dict[str, dict[str, dict]]] = {}
+    """X6: per (input, N, batch) the per-seed numbers and the table entry, figures over N, and the
+    claims over each input's sweep."""
+    result, groups = begin("X6", params, runs, SweepKey.of, lambda p: p.points())
+    inputs, values = result.summary["inputs"], SeedTable()
+    by_n: dict[str, dict[str, dict[str, dict]]] = {}
     series: dict[str, tuple[list[int], dict]] = {}
     columns: dict[str, tuple[list[str], list[dict]]] = {}
     freqs: list[int] = []
-    for b, labels, epochs in params.variants():
-        for label in labels:
-            found = [
-                (n, groups[_key(label, n, b)]) for n in sorted(params.sizes) if groups.get(_key(label, n, b))
-            ]
-            if not found:
-                continue
-            budget = min(epochs * steps_per_epoch(n, b) for n, _ in found)  # the smallest N's steps
-            per_n, per_seed = {}, []
-            for n, datas in found:
-                key, spe, seeds = _key(label, n, b), steps_per_epoch(n, b), _per_seed(datas)
-                entry = block(inputs[key], seeds, n, b)
-                if b is not None:
-                    entry["common_step"] = budget
-                    entry["rel_err_high_at_common_step"] = rel_err_at_step(datas, spe, budget)
-                per_n[str(n)] = entry
-                inputs[key].update(
-                    {f: entry[f] for f in ("n", "batch_size", "steps_per_epoch", "n_converged")}
-                )
-                _record(result, "X6", key, datas, seeds, spe)
-                per_seed.append(seeds)
-                freqs = [int(k) for k in datas[0].arrays["signal/freqs"]]
-            table.setdefault(_variant(b), {})[label] = per_n
-            name = f"{_title(label)} ({'full batch' if b is None else f'batch {b}'})"
-            series[name] = ([n for n, _ in found], _stats(per_seed))
-            columns[name] = (list(per_n), list(per_n.values()))
-    result.summary["by_n"] = table
+    sweeps = params.sweeps()
+    for sweep in sweeps:
+        found = {k: groups[k] for k in sweep.keys if groups.get(k)}
+        if not found:
+            continue
+        found_hits = {k: hits(datas, _tone_curves) for k, datas in found.items()}
+        common = common_units(found_hits.values())
+        per_n, per_point = {}, []
+        for key, datas in found.items():
+            seeds = per_seed(datas, key, sweep.steps if key.batch else None)
+            put_seeds(values, key, datas, seeds)
+            time_to_converge(values, key, datas, found_hits[key], common)
+            entry = block(inputs[key], seeds, key)
+            if key.batch:
+                entry["common_step"] = sweep.steps
+            per_n[str(key.size)] = entry
+            inputs[key].update({f: entry[f] for f in ("n", "batch_size", "steps_per_epoch", "n_converged")})
+            _record(result, "X6", key, datas, seeds, found_hits[key])
+            per_point.append(seeds)
+            freqs = [int(k) for k in datas[0].arrays["signal/freqs"]]
+        put_range(values, sweep, "rel_err_high")
+        by_n.setdefault(_variant(sweep.line.batch), {})[sweep.line.input] = per_n
+        series[sweep.line.series] = ([k.size for k in found], seed_stats(per_point, _METRICS))
+        columns[sweep.line.series] = (list(per_n), list(per_n.values()))
+    result.summary["by_n"] = by_n
     result.summary["window_width"] = WINDOW
     if series:
-        title = "Coordinate density: convergence, local confusion and Hamming (fixed window width), regions"
+        text = "Coordinate density: convergence, local confusion and Hamming (fixed window width), regions"
         dashed = [s for s in series if "(batch " in s]
         result.figures["density_metrics"] = metric_lines(
-            series, _METRICS, "number of samples N", title, dashed
+            series, _METRICS, "number of samples N", text, dashed
         )
         result.figures.update(_maps(columns, freqs, "N", tuple(_MAPS)))
-    result.findings += density_findings(params, table)
-    return result
+    return finish(result, values, density_claims(sweeps, values))
 
 
-# --------------------------------------------------------------------------- X7 analysis
+# --------------------------------------------------------------------------- X7
 
 _KINDS = {"raw": "raw [0,1) (d=1)", "lin": "linear lift", "curve": "smooth curve", "pe": "PE", "rff": "RFF"}
 
@@ -869,13 +558,146 @@ def lift_kind(label: str) -> tuple[str, int]:
     return next((name for cls, name in kinds if isinstance(enc, cls)), "other"), enc.out_dim
 
 
+def _difference(lift: float, raw: float) -> float:
+    return abs(lift - raw)
+
+
+def _factor(lift: float, raw: float) -> float:
+    """How many times larger or smaller ``lift`` is than ``raw`` (1 when both are 0, inf when one is)."""
+    if lift == raw:
+        return 1.0
+    return max(lift / raw, raw / lift) if lift > 0 and raw > 0 else math.inf
+
+
+_SAME = {
+    "n_converged": ("same_count", _difference),
+    "rel_err_mean": ("same_err", _difference),
+    "hamming_local": ("same_factor", _factor),
+    "regions": ("same_factor", _factor),
+}
+"""X7's "a linear lift changes nothing": per quantity, its threshold and the per-seed distance of a
+lift from raw ``[0,1)`` (a difference, or a factor either way), stored as ``{quantity}_vs_raw``."""
+
+
+def put_lift_distances(table: SeedTable, inputs: Sequence[str]) -> None:
+    """Per linear lift and seed: its distance from raw ``[0,1)``'s value on the same seed (:data:`_SAME`)."""
+    raw = next((lb for lb in inputs if lift_kind(lb)[0] == "raw"), None)
+    for label in (lb for lb in inputs if lift_kind(lb)[0] == "lin" and raw is not None):
+        for quantity, (_, distance) in _SAME.items():
+            lift, ref = table.get(label, quantity), table.get(raw, quantity)
+            table.put(label, f"{quantity}_vs_raw", {s: distance(lift[s], ref[s]) for s in lift if s in ref})
+
+
+def _nothing_converged(table: SeedTable, labels: Sequence[str]) -> str | None:
+    """Why counting converged tones cannot compare ``labels``: none of them converges one in any seed."""
+    counts = [v for lb in labels for v in table.get(lb, "n_converged").values()]
+    if not counts or any(counts):
+        return None
+    return f"no tone converges for {', '.join(labels)} in any seed: the count cannot tell them apart"
+
+
+def _same_claims(table: SeedTable, raw: str, lins: Sequence[str]) -> list[Claim]:
+    """A linear lift changes nothing: at every d its distance from raw stays below the threshold."""
+    err, factor = threshold("same_err").value, threshold("same_factor").value
+    texts = {
+        "n_converged": "at every d it converges as many frequencies as raw [0,1) (±1)",
+        "rel_err_mean": f"at every d its final rel. error (mean over the tones) is within {err:g} of "
+        "raw [0,1)'s",
+        "hamming_local": f"its local Hamming distance stays within a factor {factor:g} of raw [0,1)'s "
+        "at every d",
+        "regions": f"its region count stays within a factor {factor:g} of raw [0,1)'s at every d",
+    }
+    claims: list[Claim] = []
+    for quantity, (name, _) in _SAME.items():
+        parts = [
+            Level(
+                text=f"{lb} vs {raw}: {quantity}",
+                reads=f"{quantity}_vs_raw",
+                group=lb,
+                threshold=name,
+                above=False,
+            )
+            for lb in lins
+        ]
+        unless = _nothing_converged(table, [raw, *lins]) if quantity == "n_converged" else None
+        claims.append(
+            AllOf(text=f"a linear lift changes nothing: {texts[quantity]}", parts=parts, unless=unless)
+        )
+    return claims
+
+
+def _per_dimension_claims(table: SeedTable, d: int, labels: Sequence[str]) -> list[Claim]:
+    """At one d: the input that separates neighbours most fits best, and a smooth curve separates
+    neighbours less than PE/RFF (the tops chosen by their means over seeds)."""
+    top = max(labels, key=lambda lb: seed_mean(table, lb, "hamming_local"))
+    claims: list[Claim] = [
+        AllOf(
+            text=f"d={d}: the input that separates neighbours most (highest local Hamming) fits the target "
+            "best (lowest mean final rel. error)",
+            parts=[
+                Compare(
+                    text=f"d={d}: {top} fits better than {lb}",
+                    reads="rel_err_mean",
+                    a=top,
+                    b=lb,
+                    relation="<",
+                )
+                for lb in labels
+                if lb != top
+            ],
+        )
+    ]
+    curve = next((lb for lb in labels if lift_kind(lb)[0] == "curve"), None)
+    encoded = [lb for lb in labels if lift_kind(lb)[0] in ("pe", "rff")]
+    if curve and encoded:
+        best = max(encoded, key=lambda lb: seed_mean(table, lb, "hamming_local"))
+        claims.append(
+            Compare(
+                text=f"d={d}: a smooth low-frequency curve separates neighbours less than PE/RFF "
+                "(local Hamming)",
+                reads="hamming_local",
+                a=curve,
+                b=best,
+                relation="<",
+            )
+        )
+    return claims
+
+
+def lift_claims(table: SeedTable, inputs: Sequence[str]) -> list[Claim]:
+    """X7's claims over its inputs; ``table`` holds :func:`per_seed`'s quantities per input and the
+    lifts' distances from raw (:func:`put_lift_distances`)."""
+    kinds = {lb: lift_kind(lb) for lb in inputs}
+    raw = next((lb for lb, (kind, _) in kinds.items() if kind == "raw"), None)
+    lins = [lb for lb, (kind, _) in kinds.items() if kind == "lin"]
+    claims = _same_claims(table, raw, lins) if raw and lins else []
+    by_d: dict[int, list[str]] = {}
+    for lb, (kind, d) in kinds.items():
+        if kind != "raw":
+            by_d.setdefault(d, []).append(lb)
+    for d in sorted(by_d):
+        if len(by_d[d]) >= 2:
+            claims += _per_dimension_claims(table, d, by_d[d])
+    if len(inputs) >= 3:
+        claims.append(
+            RankCorrelation(
+                text="across all inputs and d, separating neighbours goes with fitting the target (rank "
+                "correlation of local Hamming and minus the mean final rel. error >= "
+                f"{threshold('rank_corr').value:g})",
+                reads="hamming_local",
+                against="rel_err_mean",
+                over=list(inputs),
+                negative=True,
+            )
+        )
+    return claims
+
+
 def analyse_lifts(params: Lifts, runs: Runs) -> ExperimentResult:
-    """X7: the per-input summary, then the per-(kind, d) table, figures and findings."""
-    result = make_analysis("X7", (), {}, order=lambda p: p.inputs)(params, runs)
-    groups = _usable(runs, group_label)
-    inputs = result.summary["inputs"]
-    n = params.signal.n
-    table: dict[str, dict[str, dict]] = {}
+    """X7: per input its per-seed numbers and table entry, figures over d, and the claims."""
+    result, groups = begin("X7", params, runs, group_label, lambda p: p.inputs)
+    inputs, values = result.summary["inputs"], SeedTable()
+    by_dimension: dict[str, dict[str, dict]] = {}
     per_kind: dict[str, tuple[list[int], list[dict]]] = {}
     columns: dict[str, tuple[list[str], list[dict]]] = {}
     freqs: list[int] = []
@@ -884,11 +706,12 @@ def analyse_lifts(params: Lifts, runs: Runs) -> ExperimentResult:
         if not datas:
             continue
         kind, d = lift_kind(label)
-        seeds = _per_seed(datas)
-        entry = {"input": label, "d": d, **block(inputs[label], seeds, n, None)}
-        table.setdefault(kind, {})[str(d)] = entry
+        seeds = per_seed(datas, SweepKey(label, params.signal.n))
+        put_seeds(values, label, datas, seeds)
+        entry = {"input": label, "d": d, **block(inputs[label], seeds, SweepKey(label, params.signal.n))}
+        by_dimension.setdefault(kind, {})[str(d)] = entry
         inputs[label].update({"kind": kind, "d": d, "n_converged": entry["n_converged"]})
-        _record(result, "X7", label, datas, seeds, 1)
+        _record(result, "X7", label, datas, seeds, hits(datas, _tone_curves))
         xs, ss = per_kind.setdefault(kind, ([], []))
         xs.append(d)
         ss.append(seeds)
@@ -896,14 +719,14 @@ def analyse_lifts(params: Lifts, runs: Runs) -> ExperimentResult:
         cols.append(f"d={d}")
         blocks.append(entry)
         freqs = [int(k) for k in datas[0].arrays["signal/freqs"]]
-    result.summary["by_dimension"] = table
+    result.summary["by_dimension"] = by_dimension
     if per_kind:
-        series = {_KINDS.get(k, k): (xs, _stats(ss)) for k, (xs, ss) in per_kind.items()}
-        title = "Lifting the 1D coordinate to d dimensions: is it the dimension or the encoding?"
-        result.figures["dimension_metrics"] = metric_lines(series, _METRICS, "input dimension d", title)
+        series = {_KINDS.get(k, k): (xs, seed_stats(ss, _METRICS)) for k, (xs, ss) in per_kind.items()}
+        text = "Lifting the 1D coordinate to d dimensions: is it the dimension or the encoding?"
+        result.figures["dimension_metrics"] = metric_lines(series, _METRICS, "input dimension d", text)
         result.figures.update(_maps(columns, freqs, "dimension", ("convergence_epochs", "final_rel_error")))
-    result.findings += lift_findings(table)
-    return result
+    put_lift_distances(values, params.inputs)
+    return finish(result, values, lift_claims(values, params.inputs))
 
 
 # --------------------------------------------------------------------------- registry
@@ -914,14 +737,14 @@ X6_QUICK = Density(
     train=TrainConfig(epochs=300),
     batch_inputs=("raw01", "pe6"),
     batch_epochs=100,
-    seeds=2,
+    seeds=3,
 )
 X7_PAPER = Lifts()
 X7_QUICK = Lifts(
     inputs=lift_inputs((2, 14, 32), 512),
     signal=ToneMixture(n=512),
     train=TrainConfig(epochs=300),
-    seeds=2,
+    seeds=3,
 )
 
 DENSITY_EXPERIMENTS = (

@@ -1,72 +1,8 @@
-"""Coordinate density in 2D (issue 6, the image variant of X6): X6b, one image at 32² … 256².
-
-X6 asks in 1D whether the slowdown of the high frequencies is *magnified by the density of the
-coordinates* (Lazzari & Liu 2023); X6b asks the same of an image. The same photograph is
-centre-cropped and exactly area-resized (:class:`~specbias.signals.NaturalImage`) to ``S × S`` for
-every side ``S`` of the sweep, so ``N = S²`` points sample the same picture more and more densely,
-and the same network and optimiser (Adam, MSE, batch size ``B`` reshuffled every epoch) are
-trained on each, from raw coordinates and from PE. One run per (input, S, seed) carries every
-probe; seed ``s`` trains on image ``s mod len(images)``.
-
-Budget: equal optimiser steps
------------------------------
-A fixed batch size gives ``⌈S²/B⌉`` steps per epoch, so equal epochs would cost 64 times more at
-256² than at 32². Every size gets the same number of **steps** instead: the smallest image trains
-``epochs`` epochs and each other size ``⌈steps / steps per epoch⌉`` epochs. Convergence is then
-reported both ways: **per step** (the same optimiser work on a denser grid, the fair test of the
-claim) at the common step budget, and **per epoch** (every point seen equally often) at the
-common epoch budget, the largest image's epochs (where the denser grids have taken more steps). No
-full-batch variant: one step per epoch at 256² needs far more epochs than the quick budget has.
-
-Measures (probes carried by every run)
---------------------------------------
-* **per-band convergence**: the relative residual energy ``E_b(f − y)/E_b(y)`` of radial bands
-  of the 2D spectrum (:func:`~specbias.metrics.spectrum.radial_band_error`; 0 learned, 1 not at
-  all). The bands are fixed in **physical** frequency, ``band_width`` cycles per image wide
-  (``BandSpec`` with ``S/(2·band_width) + 1`` bands at side ``S``: equal bands up to the grid's
-  Nyquist radius ``S/2``, then the corners, which are dropped), so band ``[8, 12)`` is the same
-  frequencies at every size; the bands below the smallest image's Nyquist radius are *common* to
-  every size (at the smallest size the last one also holds the axis Nyquist bins) and their upper
-  half are "the high bands". Per band: the first checkpoint epoch (and step, ``(epoch + 1)·⌈S²/B⌉``)
-  at which the relative energy is below :data:`BAND_THRESHOLD`, ``None`` when a seed never gets
-  there; the relative energy of the high bands after the common step and epoch budgets (linear
-  between checkpoints);
-* **local gradient confusion** (cosine of per-example loss gradients, Sankararaman et al. 2020)
-  and **local Hamming distance** of activation patterns, for pairs inside square patches of a
-  fixed **physical** side, ``patch`` of the image side (1/16: 2×2 pixels at 32², 16×16 at 256²),
-  100 patches of 100 pairs (all 6 pairs of a 2×2 patch), after the last epoch; the points per
-  patch grow with ``S²`` while the distance between the two points of a pair keeps nearly the same
-  distribution (mean 0.036 of the side at 32², 0.033 for large S);
-* **grid region count** after the first and the last epoch: distinct activation patterns over the
-  ``S²`` pixels (a lower bound on the regions the image crosses; ``regions_saturated`` when every
-  pixel has its own), and the points per region ``S²/regions``.
-
-Findings
---------
-Computed from the per-(input, S) table (means over seeds) with X6's helpers
-(:func:`~specbias.experiments.density.trend`, :func:`~specbias.experiments.density.weak`,
-:func:`~specbias.experiments.density.common_trend`: a trend over N needs Spearman's ρ of its sign
-and a change first → last above :data:`~specbias.experiments.density.MATERIAL`; *weak* is a
-relative range at most :data:`~specbias.experiments.density.WEAK`), reported whichever way they
-come out. For raw inputs (the paper's reading): per step the high bands end further from the target
-and the steps to reach the threshold grow as N grows; local |confusion| rises, local Hamming falls
-and points per region rise with N; per epoch convergence speeds up with N. For PE: per step the
-steps to reach the threshold hardly depend on N, per epoch they fall. And N moves the high bands'
-error at the common step budget less for PE than for raw.
-
-Profiles
---------
-``paper``: the five bundled photographs (RGB; seed ``s`` on image ``s mod 5``) at 32², 64², 128²
-and 256², raw ``[0,1)``, raw ``[-1,1)`` and PE L=5 (the 2D convention: 5 octaves, unaliased at
-32²), MLP-4×256, batch 256, 20,000 steps (5,000 epochs at 32², 79 at 256²), 5 seeds: 60 runs, a
-GPU job. ``quick`` takes about 30 s on 2 idle cores: the camera photograph in grayscale (one output),
-32², 64² and 128² (a factor 16 in density: three points for a trend), raw ``[0,1)`` against PE
-L=5, the main-text MLP-2×128 with batch 256, 1,200 steps (300 epochs at 32², 19 at 128²; at
-~3 ms a step each run takes a few seconds whatever its size) and 2 seeds (error bars). Band
-threshold 0.1 on the relative *energy* (an RMS amplitude error of about 0.32), not X6's 0.1 on
-the amplitude: within the quick budget neither input brings the upper bands of a photograph to an
-amplitude error of 0.1, so nothing would be measurable, while at 0.1 in energy PE converges every
-common band and raw the lowest ones.
+"""Coordinate density in 2D (issue 6), the image side of the sweep analysis (:mod:`.sweep`): X6b
+trains one picture at several sides ``S`` (``N = S²`` points) with the same network and the same
+number of optimiser steps, from raw coordinates and from PE, and asks whether the high bands of the
+spectrum slow down as the grid gets denser. Protocol, budgets, bands, patches, profiles and the
+claims list: ``docs/experiments/density.md``.
 """
 
 from __future__ import annotations
@@ -80,21 +16,41 @@ from typing import Any, ClassVar
 import numpy as np
 from matplotlib.figure import Figure
 
-from specbias import figures
+from specbias.claims import Claim, SeedTable
 from specbias.encodings import NeRFPE, Raw, parse_input
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import Runs, by_group, make_analysis
-from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
-from specbias.experiments.density import (
-    MATERIAL,
-    common_trend,
-    frequency_map,
-    metric_lines,
-    steps_per_epoch,
-    trend,
-)
+from specbias.experiments.analysis import Runs
+from specbias.experiments.base import Experiment, ExperimentResult, check_study
 from specbias.experiments.study2d import NATURAL_IMAGES
-from specbias.metrics.spectrum import first_epoch_below
+from specbias.experiments.sweep import (
+    Hits,
+    Sweep,
+    SweepKey,
+    SweepLine,
+    begin,
+    common_units,
+    encoded_claims,
+    error_at,
+    finish,
+    frequency_map,
+    hits,
+    metric_lines,
+    neighbour_claims,
+    neighbourhood,
+    never,
+    put_range,
+    put_seeds,
+    record_hits,
+    record_seeds,
+    seed_stats,
+    spread_claim,
+    steps_per_epoch,
+    sweep_trend,
+    time_to_converge,
+    title,
+    unit_matrix,
+    unlearned,
+)
 from specbias.runs import (
     BandSpec,
     ConfusionSpec,
@@ -106,14 +62,15 @@ from specbias.runs import (
     RunData,
 )
 from specbias.signals import NaturalImage
+from specbias.thresholds import threshold
 from specbias.training import Schedule, TrainConfig
 
-BAND_THRESHOLD = 0.1
+_LEVEL = threshold("rel_err").value
 """A band is *converged* once its relative residual energy ``E_b(f − y)/E_b(y)`` is below this."""
-CONVERGED = f"band reached rel. energy {BAND_THRESHOLD:g}"
-"""What converging means, for the findings that cannot be measured."""
-EPOCHS_FIELD = f"epochs_to_rel_energy_{BAND_THRESHOLD:g}"
-STEPS_FIELD = f"steps_to_rel_energy_{BAND_THRESHOLD:g}"
+CONVERGED = f"band reached rel. energy {_LEVEL:g}"
+"""What converging means, in the reason of a claim that cannot be measured."""
+EPOCHS_FIELD = f"epochs_to_rel_energy_{_LEVEL:g}"
+STEPS_FIELD = f"steps_to_rel_energy_{_LEVEL:g}"
 
 
 # --------------------------------------------------------------------------- parameters
@@ -221,8 +178,17 @@ class Density2D:
             ConfusionSpec(Schedule(last=True), pairs),
         )
 
-    def keys(self) -> list[str]:
-        return [key(label, size) for label in self.inputs for size in sorted(self.sizes)]
+    def sweeps(self) -> list[Sweep]:
+        """Every input's sweep over the sides, with the common step and epoch budgets."""
+        out = []
+        for label in self.inputs:
+            keys = tuple(SweepLine(label, self.train.batch_size, dim=2).at(s) for s in sorted(self.sizes))
+            out.append(Sweep(keys[0].line, keys, self.steps, min(self.epochs(s) for s in self.sizes)))
+        return out
+
+    def points(self) -> list[SweepKey]:
+        """Every sweep point in order: the groups of the analysis."""
+        return [k for sweep in self.sweeps() for k in sweep.keys]
 
     def runs(self, seeds: int) -> list[RunConfig]:
         return [
@@ -241,15 +207,6 @@ class Density2D:
         ]
 
 
-def key(label: str, size: int) -> str:
-    """X6b's group of a run: ``raw01@S64`` for raw ``[0,1)`` on the 64² image."""
-    return f"{label}@S{size}"
-
-
-def _run_key(cfg: RunConfig) -> str:
-    return key(cfg.input, cfg.signal.size)
-
-
 # --------------------------------------------------------------------------- numbers
 
 
@@ -260,25 +217,23 @@ def band_errors(data: RunData, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
 
 def high_error_at(data: RunData, high: slice, spe: int, x: float, per: str) -> float:
     """Mean relative energy of the ``high`` bands after ``x`` steps (``per="step"``) or epochs
-    (``per="epoch"``), linear between checkpoints: checkpoint epoch ``e`` comes after ``e + 1``
-    epochs, ``(e + 1)·spe`` steps."""
+    (``per="epoch"``), linear between checkpoints (:func:`~.sweep.error_at`)."""
     epochs, rel = band_errors(data, high.stop)
-    done = (epochs + 1) * (spe if per == "step" else 1)
-    return float(np.interp(x, done, rel[:, high].mean(axis=1)))
+    return error_at(epochs, rel[:, high].mean(axis=1), spe, x, per)
 
 
-def band_hits(datas: Sequence[RunData], labels: Sequence[str]) -> list[list[int | None]]:
+def band_hits(datas: Sequence[RunData], labels: Sequence[str]) -> Hits:
     """Per seed and band: the first checkpoint epoch with relative energy below the threshold."""
-    return [first_epoch_below(*band_errors(d, len(labels)), BAND_THRESHOLD) for d in datas]
+    return hits(datas, lambda d: band_errors(d, len(labels)))
 
 
-def first_below(hits: list[list[int | None]], labels: Sequence[str], spe: int) -> tuple[dict, dict]:
+def first_below(found: Hits, labels: Sequence[str], spe: int) -> tuple[dict, dict]:
     """``({band: mean epochs trained}, {band: mean steps})`` over seeds, ``None`` where a seed never got
     there. A hit at checkpoint label ``e`` (after epoch ``e``'s update) is ``e + 1`` epochs of training
     and ``(e + 1)·spe`` optimiser steps."""
     epochs: dict[str, float | None] = {}
     for b, label in enumerate(labels):
-        seeds = [h[b] for h in hits]
+        seeds = [h[b] for h in found]
         epochs[label] = None if any(e is None for e in seeds) else float(np.mean(seeds)) + 1
     steps = {k: None if e is None else e * spe for k, e in epochs.items()}
     return epochs, steps
@@ -310,14 +265,11 @@ class Budget:
         return f"{first.split('-')[0]}-{last.split('-')[1]}"
 
 
-def per_seed(
-    datas: Sequence[RunData], hits: list[list[int | None]], spe: int, size: int, budget: Budget
-) -> dict[str, np.ndarray]:
+def per_seed(datas: Sequence[RunData], found: Hits, key: SweepKey, budget: Budget) -> dict[str, np.ndarray]:
     """Headline numbers of each seed: the high bands' relative energy at the common step and epoch
-    budgets, the common bands converged by the end (``hits``: :func:`band_hits`), local |confusion|,
-    local Hamming, regions and points per region."""
-    common = len(budget.common)
-    regions = np.array([float(d.get("regions", "all")[-1]) for d in datas])
+    budgets, the common bands converged by the end (``found``: :func:`band_hits`), and the
+    neighbourhood numbers (local |confusion|, local Hamming, regions, points per region)."""
+    spe, common = key.steps_per_epoch, len(budget.common)
     return {
         "band_err_high_step": np.array(
             [high_error_at(d, budget.high, spe, budget.steps, "step") for d in datas]
@@ -325,11 +277,8 @@ def per_seed(
         "band_err_high_epoch": np.array(
             [high_error_at(d, budget.high, spe, budget.epochs, "epoch") for d in datas]
         ),
-        "n_converged": np.array([sum(e is not None for e in h[:common]) for h in hits], dtype=np.float64),
-        "cos_local_abs": np.array([np.nanmean(np.abs(d.get("confusion", "local_cos")[-1])) for d in datas]),
-        "hamming_local": np.array([float(d.get("hamming", "local_mean")[-1]) for d in datas]),
-        "regions": regions,
-        "points_per_region": size * size / regions,
+        "n_converged": np.array([sum(e is not None for e in h[:common]) for h in found], dtype=np.float64),
+        **neighbourhood(datas, key.n_points),
     }
 
 
@@ -337,7 +286,7 @@ def block(
     summary: dict,
     seeds: dict[str, np.ndarray],
     datas: Sequence[RunData],
-    hits: list[list[int | None]],
+    found: Hits,
     params: Density2D,
     size: int,
     budget: Budget,
@@ -345,7 +294,7 @@ def block(
     """One (input, S) entry of the table: per-band convergence in epochs and steps, the relative
     energy per band at the end and at the common step budget, local confusion and Hamming, regions."""
     spe, labels = params.steps_per_epoch(size), params.band_labels(size)
-    epochs, steps = first_below(hits, labels, spe)
+    epochs, steps = first_below(found, labels, spe)
     final = np.mean([band_errors(d, len(labels))[1][-1] for d in datas], axis=0)
     at_step = np.mean(
         [
@@ -384,104 +333,72 @@ def block(
     }
 
 
-# --------------------------------------------------------------------------- findings
+# --------------------------------------------------------------------------- claims
 
 
-def _column(blocks: Sequence[dict], field: str) -> list[float]:
-    return [b[field] for b in blocks]
-
-
-def _raw_findings(name: str, ns: list[int], blocks: list[dict], budget: Budget) -> list[Finding]:
+def _raw_claims(table: SeedTable, sweep: Sweep, budget: Budget) -> list[Claim]:
     """The paper's reading for raw coordinates: on a denser grid the high bands are slower per step,
-    neighbours in a patch of fixed size conflict more and share more, regions hold more points."""
-    patch = "in a patch of fixed physical size"
+    neighbours in a patch of fixed size conflict more and share more, regions hold more points; per
+    epoch (more steps on a denser grid) the high bands converge faster."""
+    name, keys = sweep.line.name, sweep.keys
     high = f"the high bands ({budget.high_label} cycles/image)"
-    out = [
-        trend(
+    return [
+        sweep_trend(
+            table,
             f"{name}: per step, {high} are further from the target after {budget.steps} steps as N grows",
-            ns,
-            _column(blocks, "band_err_high_at_common_step"),
-            rises=True,
+            "band_err_high_step",
+            sweep,
+            True,
+            unlearned(table, "band_err_high_step", keys, high),
         ),
-        common_trend(
-            f"{name}: per step, the steps to bring a band below rel. energy {BAND_THRESHOLD:g} grow with N",
-            ns,
-            blocks,
-            STEPS_FIELD,
-            rises=True,
-            converged=CONVERGED,
+        sweep_trend(
+            table,
+            f"{name}: per step, the steps to bring a band below rel. energy {_LEVEL:g} grow with N",
+            "steps_to_converge",
+            sweep,
+            True,
+            never(table, sweep, CONVERGED),
         ),
-    ]
-    claims = (
-        ("cos_local_abs_mean", True, f"local |gradient confusion| {patch} grows with N"),
-        ("hamming_local", False, f"local Hamming distance {patch} falls as N grows"),
-        ("points_per_region", True, "more grid points per activation region as N grows"),
-    )
-    out += [trend(f"{name}: {claim}", ns, _column(blocks, f), rises) for f, rises, claim in claims]
-    out.append(
-        trend(
+        *neighbour_claims(table, sweep, "in a patch of fixed physical size"),
+        sweep_trend(
+            table,
             f"{name}: per epoch, {high} converge faster as N grows (more steps per epoch; rel. energy "
             f"after {budget.epochs} epochs)",
-            ns,
-            _column(blocks, "band_err_high_at_common_epoch"),
-            rises=False,
-        )
-    )
-    return out
-
-
-def _pe_findings(name: str, ns: list[int], blocks: list[dict]) -> list[Finding]:
-    """PE: per step N hardly matters; per epoch denser grids converge sooner (more steps)."""
-    return [
-        common_trend(
-            f"{name}: per step, the steps to converge hardly depend on N",
-            ns,
-            blocks,
-            STEPS_FIELD,
-            None,
-            converged=CONVERGED,
-        ),
-        common_trend(
-            f"{name}: per epoch, convergence gets faster as N grows (more steps per epoch)",
-            ns,
-            blocks,
-            EPOCHS_FIELD,
-            rises=False,
-            converged=CONVERGED,
+            "band_err_high_epoch",
+            sweep,
+            False,
+            unlearned(table, "band_err_high_epoch", keys, high),
         ),
     ]
 
 
-def density_2d_findings(table: dict[str, dict[str, dict]], budget: Budget) -> list[Finding]:
-    """X6b's findings, computed from the per-(input, S) table (``table[label][str(S)]``)."""
-    out: list[Finding] = []
-    spread: dict[str, float] = {}
-    for label, per_size in table.items():
-        enc, blocks = parse_input(label, in_dim=2, convention="2d"), list(per_size.values())
-        ns = [b["n_points"] for b in blocks]
-        if len(ns) < 2 or not isinstance(enc, (Raw, NeRFPE)):
+def density_2d_claims(sweeps: Sequence[Sweep], table: SeedTable, budget: Budget) -> list[Claim]:
+    """X6b's claims over each raw or PE input's sweep (of at least two sides), and the comparison of
+    how much N moves the high bands for PE and for raw; ``table`` holds :func:`per_seed`'s quantities,
+    the times to converge (:func:`~.sweep.time_to_converge`) and the ranges (:func:`~.sweep.put_range`)."""
+    claims: list[Claim] = []
+    kinds: dict[type, list[Sweep]] = {Raw: [], NeRFPE: []}
+    for sweep in sweeps:
+        enc = parse_input(sweep.line.input, in_dim=2, convention="2d")
+        if len(sweep.keys) < 2 or not isinstance(enc, (Raw, NeRFPE)):
             continue
-        name = figures.input_title(label)
-        out += (
-            _raw_findings(name, ns, blocks, budget)
-            if isinstance(enc, Raw)
-            else _pe_findings(name, ns, blocks)
+        raw = isinstance(enc, Raw)
+        claims += (
+            _raw_claims(table, sweep, budget)
+            if raw
+            else encoded_claims(table, sweep, "more steps per epoch", CONVERGED)
         )
-        spread[label] = float(np.ptp(_column(blocks, "band_err_high_at_common_step")))
-    raws = [k for k in spread if isinstance(parse_input(k, in_dim=2, convention="2d"), Raw)]
-    pes = [k for k in spread if isinstance(parse_input(k, in_dim=2, convention="2d"), NeRFPE)]
-    if raws and pes:
-        raw, pe = raws[0], pes[-1]
-        out.append(
-            Finding(
-                f"N moves the high bands' error less for {figures.input_title(pe)} than for "
-                f"{figures.input_title(raw)} (range over N of their rel. energy after {budget.steps} steps; "
-                f"raw's range > {MATERIAL})",
-                spread[raw] > MATERIAL and spread[pe] < spread[raw],
-                f"{pe} {spread[pe]:.3g} vs {raw} {spread[raw]:.3g}",
-            )
+        kinds[Raw if raw else NeRFPE].append(sweep)
+    if kinds[Raw] and kinds[NeRFPE]:
+        raw, pe = kinds[Raw][0], kinds[NeRFPE][-1]
+        text = (
+            f"N moves the high bands' error less for {title(pe.line.input)} than for {title(raw.line.input)} "
+            f"(range over N of their rel. energy after {budget.steps} steps; raw's range > "
+            f"{threshold('material').value:g})"
         )
-    return out
+        high = f"the high bands ({budget.high_label} cycles/image)"
+        claims.append(spread_claim(table, text, raw, pe, "band_err_high_step", high))
+    return claims
 
 
 # --------------------------------------------------------------------------- figures and analysis
@@ -498,16 +415,10 @@ def _metrics(budget: Budget) -> dict[str, str]:
     }
 
 
-def _stats(seeds: Sequence[dict[str, np.ndarray]], metrics: Sequence[str]) -> dict[str, tuple]:
-    return {
-        m: (np.array([s[m].mean() for s in seeds]), np.array([s[m].std() for s in seeds])) for m in metrics
-    }
-
-
 def _maps(columns: dict[str, tuple[list[str], list[dict]]], budget: Budget) -> dict[str, Figure]:
     """Band × size heatmaps per input over the common bands: steps and epochs to the threshold, and
     the relative energy after the common step budget."""
-    below = f"rel. energy < {BAND_THRESHOLD:g}"
+    below = f"rel. energy < {_LEVEL:g}"
     maps = {
         "convergence_steps": (STEPS_FIELD, f"first step with {below}", True, None),
         "convergence_epochs": (EPOCHS_FIELD, f"epochs trained to {below}", False, None),
@@ -521,17 +432,11 @@ def _maps(columns: dict[str, tuple[list[str], list[dict]]], budget: Budget) -> d
     out = {}
     for name, (field, label, log, vmax) in maps.items():
         panels = {
-            title: (
-                cols,
-                np.array(
-                    [[np.nan if b[field][k] is None else b[field][k] for b in blocks] for k in budget.common],
-                    dtype=float,
-                ),
-            )
-            for title, (cols, blocks) in columns.items()
+            name: (cols, unit_matrix(blocks, field, budget.common))
+            for name, (cols, blocks) in columns.items()
         }
-        title = f"{label.capitalize()} per radial band" + ("" if vmax else " (grey: never)")
-        fig = frequency_map(panels, budget.common, "image side S", title, label, log=log, vmax=vmax)
+        text = f"{label.capitalize()} per radial band" + ("" if vmax else " (grey: never)")
+        fig = frequency_map(panels, budget.common, "image side S", text, label, log=log, vmax=vmax)
         fig.axes[0].set_ylabel("radial band (cycles / image)")
         out[name] = fig
     return out
@@ -539,80 +444,67 @@ def _maps(columns: dict[str, tuple[list[str], list[dict]]], budget: Budget) -> d
 
 def _record(
     result: ExperimentResult,
-    group: str,
+    key: SweepKey,
     datas: Sequence[RunData],
     seeds: dict,
-    hits: list[list[int | None]],
+    found: Hits,
     labels: list[str],
-    spe: int,
 ) -> None:
     """Rows and arrays of one (input, S) group: per-seed headline numbers, the per-band convergence
-    epoch and step, and the relative energy per checkpoint and band (seeds × checkpoints × bands,
-    the corners last)."""
-    for s, (d, seed_hits) in enumerate(zip(datas, hits)):
-        base = ("X6b", group, d.meta["seed"])
-        last = int(d.get("bands", "epochs")[-1])
-        result.rows += [(*base, last, m, "last", float(v[s])) for m, v in seeds.items()]
-        for band, e in zip(labels, seed_hits):
-            if e is not None:
-                result.rows.append((*base, e, EPOCHS_FIELD, band, float(e + 1)))
-                result.rows.append((*base, e, STEPS_FIELD, band, float((e + 1) * spe)))
-    for m, v in seeds.items():
-        result.arrays[f"{m}/{group}"] = v
-    result.arrays[f"band_rel_energy/{group}"] = np.stack([d.get("bands", "rel_energy") for d in datas])
-    result.arrays[f"band_epochs/{group}"] = datas[0].get("bands", "epochs")
+    epoch (trained) and step, and the relative energy per checkpoint and band (seeds × checkpoints ×
+    bands, the corners last)."""
+    record_seeds(result, "X6b", key, datas, seeds, "bands")
+    record_hits(result, "X6b", key, datas, found, labels, (EPOCHS_FIELD, STEPS_FIELD), True)
+    result.arrays[f"band_rel_energy/{key}"] = np.stack([d.get("bands", "rel_energy") for d in datas])
+    result.arrays[f"band_epochs/{key}"] = datas[0].get("bands", "epochs")
 
 
 def analyse_density_2d(params: Density2D, runs: Runs) -> ExperimentResult:
-    """X6b: the per-group summary, then the per-(input, S) table, figures and findings."""
-    result = make_analysis("X6b", (), {}, key=_run_key, order=lambda p: p.keys())(params, runs)
-    groups = {k: [d for d in v if d.meta["diverged_at"] is None] for k, v in by_group(runs, _run_key).items()}
-    found_sizes = sorted({s for s in params.sizes for lb in params.inputs if groups.get(key(lb, s))})
-    inputs = result.summary["inputs"]
-    if not found_sizes:
-        return result
-    budget = Budget.of(params, found_sizes)
+    """X6b: per (input, S) the per-seed numbers and the table entry, figures over S, and the claims
+    over each input's sweep."""
+    result, groups = begin("X6b", params, runs, SweepKey.of, lambda p: p.points())
+    inputs, values = result.summary["inputs"], SeedTable()
+    sweeps = params.sweeps()
+    if not any(groups.get(k) for sweep in sweeps for k in sweep.keys):
+        return finish(result, values, ())
+    budget = Budget.of(params, params.sizes)
     metrics = _metrics(budget)
-    table: dict[str, dict[str, dict]] = {}
+    by_size: dict[str, dict[str, dict]] = {}
     series: dict[str, tuple[list[int], dict]] = {}
     columns: dict[str, tuple[list[str], list[dict]]] = {}
-    for label in params.inputs:
-        found = [(s, groups[key(label, s)]) for s in found_sizes if groups.get(key(label, s))]
+    for sweep in sweeps:
+        found = {k: groups[k] for k in sweep.keys if groups.get(k)}
         if not found:
             continue
-        per_size, seed_stats = {}, []
-        for size, datas in found:
-            group, labels, spe = key(label, size), params.band_labels(size), params.steps_per_epoch(size)
-            hits = band_hits(datas, labels)
-            seeds = per_seed(datas, hits, spe, size, budget)
-            entry = block(inputs[group], seeds, datas, hits, params, size, budget)
-            per_size[str(size)] = entry
-            inputs[group].update({f: entry[f] for f in ("size", "steps_per_epoch", "epochs", "n_converged")})
-            _record(result, group, datas, seeds, hits, labels, spe)
-            seed_stats.append(seeds)
-        table[label] = per_size
-        name = figures.input_title(label)
-        series[name] = ([s for s, _ in found], _stats(seed_stats, metrics))
-        columns[name] = ([f"{s}²" for s in per_size], list(per_size.values()))
-    result.summary["by_size"] = table
+        found_hits = {k: band_hits(datas, params.band_labels(k.size)) for k, datas in found.items()}
+        common = common_units([[row[: len(budget.common)] for row in h] for h in found_hits.values()])
+        per_size, per_point = {}, []
+        for key, datas in found.items():
+            seeds = per_seed(datas, found_hits[key], key, budget)
+            put_seeds(values, key, datas, seeds)
+            time_to_converge(values, key, datas, found_hits[key], common)
+            entry = block(inputs[key], seeds, datas, found_hits[key], params, key.size, budget)
+            per_size[str(key.size)] = entry
+            inputs[key].update({f: entry[f] for f in ("size", "steps_per_epoch", "epochs", "n_converged")})
+            _record(result, key, datas, seeds, found_hits[key], params.band_labels(key.size))
+            per_point.append(seeds)
+        put_range(values, sweep, "band_err_high_step")
+        by_size[sweep.line.input] = per_size
+        series[sweep.line.series] = ([k.size for k in found], seed_stats(per_point, metrics))
+        columns[sweep.line.series] = ([f"{s}²" for s in per_size], list(per_size.values()))
+    result.summary["by_size"] = by_size
     result.summary["bands"] = {
         "width_cycles": params.band_width,
         "common": budget.common,
         "high": budget.common[budget.high],
-        "threshold_rel_energy": BAND_THRESHOLD,
+        "threshold_rel_energy": _LEVEL,
     }
     result.summary["budget"] = {"common_steps": budget.steps, "common_epochs": budget.epochs}
     result.summary["patch_fraction"] = params.patch
-    if series:
-        title = (
-            "Coordinate density in 2D: high bands per step and per epoch, local confusion, Hamming, regions"
-        )
-        fig = metric_lines(series, metrics, "image side S (N = S² points)", title)
-        fig.axes[list(metrics).index("points_per_region")].set_yscale("log")
-        result.figures["density_metrics"] = fig
-        result.figures.update(_maps(columns, budget))
-    result.findings += density_2d_findings(table, budget)
-    return result
+    text = "Coordinate density in 2D: high bands per step and per epoch, local confusion, Hamming, regions"
+    result.figures["density_metrics"] = metric_lines(series, metrics, "image side S (N = S² points)", text)
+    result.figures.update(_maps(columns, budget))
+    return finish(result, values, density_2d_claims(sweeps, values, budget))
 
 
 # --------------------------------------------------------------------------- registry
@@ -626,7 +518,7 @@ X6B_QUICK = Density2D(
     width=128,
     depth=2,
     train=TrainConfig(epochs=300, batch_size=256),
-    seeds=2,
+    seeds=3,
 )
 
 DENSITY_2D_EXPERIMENTS = (
