@@ -160,7 +160,9 @@ def _spread(raw_rows, pe_rows):
     table = _table("e", PE, pe_rows, _table("e", RAW, raw_rows))
     for line in (RAW, PE):
         put_range(table, _sweep(line), "e")
-    return spread_claim(table, "N moves e less for PE", _sweep(RAW), _sweep(PE), "e", "e").evaluate(table)
+    claim = spread_claim(table, [_sweep(RAW)], [_sweep(PE)], "e", "e", "e", "the range of e")
+    assert claim.text == "N moves e less for PE L=6 than for raw [0,1) (the range of e; raw's range > 0.05)"
+    return claim.evaluate(table)
 
 
 def test_spread_claim_both_ways_and_unmeasurable():
@@ -171,6 +173,7 @@ def test_spread_claim_both_ways_and_unmeasurable():
     saturated = [[0.95, 0.96, 0.97, 0.99]] * 3
     verdict = _spread(saturated, steady)
     assert verdict.outcome is Outcome.NOT_MEASURABLE and "not learned" in verdict.reason
+    assert spread_claim(SeedTable(), [_sweep(RAW)], [], "e", "e", "e", "e") is None  # no PE input
 
 
 # --------------------------------------------------------------------------- figures

@@ -38,9 +38,11 @@ from specbias.experiments.sweep import (
     metric_lines,
     neighbour_claims,
     neighbourhood,
+    neighbourhood_entry,
     never,
     put_range,
     put_seeds,
+    raw_and_pe,
     record_hits,
     record_seeds,
     seed_mean,
@@ -48,7 +50,6 @@ from specbias.experiments.sweep import (
     spread_claim,
     sweep_trend,
     time_to_converge,
-    title,
     unit_matrix,
     unlearned,
 )
@@ -315,19 +316,11 @@ def block(summary: dict, seeds: dict[str, np.ndarray], key: SweepKey) -> dict[st
         "epochs_to_rel_err_0.1": epochs,
         "epochs_trained_to_rel_err_0.1": {k: None if e is None else e + 1 for k, e in epochs.items()},
         "steps_to_rel_err_0.1": {k: None if e is None else (e + 1) * spe for k, e in epochs.items()},
-        "n_converged": float(seeds["n_converged"].mean()),
         "n_converged_all_seeds": sum(e is not None for e in epochs.values()),
         "final_rel_err": summary["final_rel_err"],
         "final_rel_err_mean": float(seeds["rel_err_mean"].mean()),
         "final_rel_err_high": float(seeds["rel_err_high"].mean()),
-        "cos_local_abs_mean": summary["cos_local_abs_mean"],
-        "cos_local_mean": summary["cos_local_mean"],
-        "hamming_local": summary["hamming_local"],
-        "hamming_local_ratio": summary["hamming_local_ratio"],
-        "regions_last": summary["regions_last"],
-        "points_per_region": float(seeds["points_per_region"].mean()),
-        "final_loss": summary["final_loss"],
-        "seeds": summary["seeds"],
+        **neighbourhood_entry(summary, seeds),
     }
     if "rel_err_high_at_common_step" in seeds:
         out["rel_err_high_at_common_step"] = float(seeds["rel_err_high_at_common_step"].mean())
@@ -432,34 +425,23 @@ def _batch_raw_claims(table: SeedTable, sweep: Sweep) -> list[Claim]:
     ]
 
 
-def density_claims(sweeps: Sequence[Sweep], table: SeedTable) -> list[Claim]:
+def density_claims(sweeps: Sequence[Sweep], table: SeedTable) -> list[Claim | None]:
     """X6's claims over each raw or PE input's sweep (of at least two N), and the comparison of how
     much N moves the high tones for PE and for raw; ``table`` holds :func:`per_seed`'s quantities,
     the times to converge (:func:`~.sweep.time_to_converge`) and the ranges (:func:`~.sweep.put_range`)."""
-    claims: list[Claim] = []
-    full: dict[type, list[Sweep]] = {Raw: [], NeRFPE: []}
-    for sweep in sweeps:
-        enc = parse_input(sweep.line.input)
-        if len(sweep.keys) < 2 or not isinstance(enc, (Raw, NeRFPE)):
-            continue
-        raw = isinstance(enc, Raw)
-        if sweep.line.batch is not None:
-            claims += (
-                _batch_raw_claims(table, sweep)
-                if raw
-                else encoded_claims(table, sweep, "N/B steps per epoch", CONVERGED)
-            )
-            continue
-        claims += _raw_claims(table, sweep) if raw else _pe_claims(table, sweep)
-        full[Raw if raw else NeRFPE].append(sweep)
-    if full[Raw] and full[NeRFPE]:
-        raw, pe = full[Raw][0], full[NeRFPE][-1]
-        text = (
-            f"N moves the high tones' final error less for {title(pe.line.input)} than for "
-            f"{title(raw.line.input)} (range over N of the upper-half rel. error, full batch; raw's range > "
-            f"{threshold('material').value:g})"
+    raws, pes = raw_and_pe(sweeps)
+    claims: list[Claim | None] = []
+    for sweep in raws:
+        claims += _raw_claims(table, sweep) if sweep.line.batch is None else _batch_raw_claims(table, sweep)
+    for sweep in pes:
+        claims += (
+            _pe_claims(table, sweep)
+            if sweep.line.batch is None
+            else encoded_claims(table, sweep, "N/B steps per epoch", CONVERGED)
         )
-        claims.append(spread_claim(table, text, raw, pe, "rel_err_high", _HIGH))
+    full = [[s for s in sweeps if s.line.batch is None] for sweeps in (raws, pes)]
+    how = "range over N of the upper-half rel. error, full batch"
+    claims.append(spread_claim(table, *full, "rel_err_high", _HIGH, "the high tones' final error", how))
     return claims
 
 

@@ -17,40 +17,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from specbias.claims import Claim, SeedTable
-from specbias.encodings import NeRFPE, Raw, parse_input
 from specbias.errors import ConfigError
+from specbias.experiments import sweep as shared
 from specbias.experiments.analysis import Runs
 from specbias.experiments.base import Experiment, ExperimentResult, check_study
 from specbias.experiments.study2d import NATURAL_IMAGES
-from specbias.experiments.sweep import (
-    Hits,
-    Sweep,
-    SweepKey,
-    SweepLine,
-    begin,
-    common_units,
-    encoded_claims,
-    error_at,
-    finish,
-    frequency_map,
-    hits,
-    metric_lines,
-    neighbour_claims,
-    neighbourhood,
-    never,
-    put_range,
-    put_seeds,
-    record_hits,
-    record_seeds,
-    seed_stats,
-    spread_claim,
-    steps_per_epoch,
-    sweep_trend,
-    time_to_converge,
-    title,
-    unit_matrix,
-    unlearned,
-)
+from specbias.experiments.sweep import Hits, Sweep, SweepKey, SweepLine
 from specbias.runs import (
     BandSpec,
     ConfusionSpec,
@@ -148,7 +120,7 @@ class Density2D:
         return self.train.epochs * self.steps_per_epoch(min(self.sizes))
 
     def steps_per_epoch(self, size: int) -> int:
-        return steps_per_epoch(size * size, self.train.batch_size)
+        return shared.steps_per_epoch(size * size, self.train.batch_size)
 
     def epochs(self, size: int) -> int:
         """Epochs at side ``size``: enough for :attr:`steps` steps."""
@@ -219,12 +191,12 @@ def high_error_at(data: RunData, high: slice, spe: int, x: float, per: str) -> f
     """Mean relative energy of the ``high`` bands after ``x`` steps (``per="step"``) or epochs
     (``per="epoch"``), linear between checkpoints (:func:`~.sweep.error_at`)."""
     epochs, rel = band_errors(data, high.stop)
-    return error_at(epochs, rel[:, high].mean(axis=1), spe, x, per)
+    return shared.error_at(epochs, rel[:, high].mean(axis=1), spe, x, per)
 
 
 def band_hits(datas: Sequence[RunData], labels: Sequence[str]) -> Hits:
     """Per seed and band: the first checkpoint epoch with relative energy below the threshold."""
-    return hits(datas, lambda d: band_errors(d, len(labels)))
+    return shared.hits(datas, lambda d: band_errors(d, len(labels)))
 
 
 def first_below(found: Hits, labels: Sequence[str], spe: int) -> tuple[dict, dict]:
@@ -278,7 +250,7 @@ def per_seed(datas: Sequence[RunData], found: Hits, key: SweepKey, budget: Budge
             [high_error_at(d, budget.high, spe, budget.epochs, "epoch") for d in datas]
         ),
         "n_converged": np.array([sum(e is not None for e in h[:common]) for h in found], dtype=np.float64),
-        **neighbourhood(datas, key.n_points),
+        **shared.neighbourhood(datas, key.n_points),
     }
 
 
@@ -315,21 +287,13 @@ def block(
         "points_per_patch": side * side,
         EPOCHS_FIELD: epochs,
         STEPS_FIELD: steps,
-        "n_converged": float(seeds["n_converged"].mean()),
         "final_rel_energy": dict(zip(labels, final.tolist())),
         "rel_energy_at_common_step": dict(zip(budget.common, at_step.tolist())),
         "band_err_high_at_common_step": float(seeds["band_err_high_step"].mean()),
         "band_err_high_at_common_epoch": float(seeds["band_err_high_epoch"].mean()),
-        "cos_local_abs_mean": summary["cos_local_abs_mean"],
-        "cos_local_mean": summary["cos_local_mean"],
-        "hamming_local": summary["hamming_local"],
-        "hamming_local_ratio": summary["hamming_local_ratio"],
-        "regions_last": summary["regions_last"],
         "regions_saturated": summary["regions_saturated_last"],
-        "points_per_region": float(seeds["points_per_region"].mean()),
         "psnr_last": summary["psnr_last"],
-        "final_loss": summary["final_loss"],
-        "seeds": summary["seeds"],
+        **shared.neighbourhood_entry(summary, seeds),
     }
 
 
@@ -343,61 +307,48 @@ def _raw_claims(table: SeedTable, sweep: Sweep, budget: Budget) -> list[Claim]:
     name, keys = sweep.line.name, sweep.keys
     high = f"the high bands ({budget.high_label} cycles/image)"
     return [
-        sweep_trend(
+        shared.sweep_trend(
             table,
             f"{name}: per step, {high} are further from the target after {budget.steps} steps as N grows",
             "band_err_high_step",
             sweep,
             True,
-            unlearned(table, "band_err_high_step", keys, high),
+            shared.unlearned(table, "band_err_high_step", keys, high),
         ),
-        sweep_trend(
+        shared.sweep_trend(
             table,
             f"{name}: per step, the steps to bring a band below rel. energy {_LEVEL:g} grow with N",
             "steps_to_converge",
             sweep,
             True,
-            never(table, sweep, CONVERGED),
+            shared.never(table, sweep, CONVERGED),
         ),
-        *neighbour_claims(table, sweep, "in a patch of fixed physical size"),
-        sweep_trend(
+        *shared.neighbour_claims(table, sweep, "in a patch of fixed physical size"),
+        shared.sweep_trend(
             table,
             f"{name}: per epoch, {high} converge faster as N grows (more steps per epoch; rel. energy "
             f"after {budget.epochs} epochs)",
             "band_err_high_epoch",
             sweep,
             False,
-            unlearned(table, "band_err_high_epoch", keys, high),
+            shared.unlearned(table, "band_err_high_epoch", keys, high),
         ),
     ]
 
 
-def density_2d_claims(sweeps: Sequence[Sweep], table: SeedTable, budget: Budget) -> list[Claim]:
+def density_2d_claims(sweeps: Sequence[Sweep], table: SeedTable, budget: Budget) -> list[Claim | None]:
     """X6b's claims over each raw or PE input's sweep (of at least two sides), and the comparison of
     how much N moves the high bands for PE and for raw; ``table`` holds :func:`per_seed`'s quantities,
     the times to converge (:func:`~.sweep.time_to_converge`) and the ranges (:func:`~.sweep.put_range`)."""
-    claims: list[Claim] = []
-    kinds: dict[type, list[Sweep]] = {Raw: [], NeRFPE: []}
-    for sweep in sweeps:
-        enc = parse_input(sweep.line.input, in_dim=2, convention="2d")
-        if len(sweep.keys) < 2 or not isinstance(enc, (Raw, NeRFPE)):
-            continue
-        raw = isinstance(enc, Raw)
-        claims += (
-            _raw_claims(table, sweep, budget)
-            if raw
-            else encoded_claims(table, sweep, "more steps per epoch", CONVERGED)
-        )
-        kinds[Raw if raw else NeRFPE].append(sweep)
-    if kinds[Raw] and kinds[NeRFPE]:
-        raw, pe = kinds[Raw][0], kinds[NeRFPE][-1]
-        text = (
-            f"N moves the high bands' error less for {title(pe.line.input)} than for {title(raw.line.input)} "
-            f"(range over N of their rel. energy after {budget.steps} steps; raw's range > "
-            f"{threshold('material').value:g})"
-        )
-        high = f"the high bands ({budget.high_label} cycles/image)"
-        claims.append(spread_claim(table, text, raw, pe, "band_err_high_step", high))
+    raws, pes = shared.raw_and_pe(sweeps)
+    claims: list[Claim | None] = [c for sweep in raws for c in _raw_claims(table, sweep, budget)]
+    for sweep in pes:
+        claims += shared.encoded_claims(table, sweep, "more steps per epoch", CONVERGED)
+    high = f"the high bands ({budget.high_label} cycles/image)"
+    how = f"range over N of their rel. energy after {budget.steps} steps"
+    claims.append(
+        shared.spread_claim(table, raws, pes, "band_err_high_step", high, "the high bands' error", how)
+    )
     return claims
 
 
@@ -432,11 +383,11 @@ def _maps(columns: dict[str, tuple[list[str], list[dict]]], budget: Budget) -> d
     out = {}
     for name, (field, label, log, vmax) in maps.items():
         panels = {
-            name: (cols, unit_matrix(blocks, field, budget.common))
+            name: (cols, shared.unit_matrix(blocks, field, budget.common))
             for name, (cols, blocks) in columns.items()
         }
         text = f"{label.capitalize()} per radial band" + ("" if vmax else " (grey: never)")
-        fig = frequency_map(panels, budget.common, "image side S", text, label, log=log, vmax=vmax)
+        fig = shared.frequency_map(panels, budget.common, "image side S", text, label, log=log, vmax=vmax)
         fig.axes[0].set_ylabel("radial band (cycles / image)")
         out[name] = fig
     return out
@@ -453,8 +404,8 @@ def _record(
     """Rows and arrays of one (input, S) group: per-seed headline numbers, the per-band convergence
     epoch (trained) and step, and the relative energy per checkpoint and band (seeds × checkpoints ×
     bands, the corners last)."""
-    record_seeds(result, "X6b", key, datas, seeds, "bands")
-    record_hits(result, "X6b", key, datas, found, labels, (EPOCHS_FIELD, STEPS_FIELD), True)
+    shared.record_seeds(result, "X6b", key, datas, seeds, "bands")
+    shared.record_hits(result, "X6b", key, datas, found, labels, (EPOCHS_FIELD, STEPS_FIELD), True)
     result.arrays[f"band_rel_energy/{key}"] = np.stack([d.get("bands", "rel_energy") for d in datas])
     result.arrays[f"band_epochs/{key}"] = datas[0].get("bands", "epochs")
 
@@ -462,11 +413,11 @@ def _record(
 def analyse_density_2d(params: Density2D, runs: Runs) -> ExperimentResult:
     """X6b: per (input, S) the per-seed numbers and the table entry, figures over S, and the claims
     over each input's sweep."""
-    result, groups = begin("X6b", params, runs, SweepKey.of, lambda p: p.points())
+    result, groups = shared.begin("X6b", params, runs, SweepKey.of, lambda p: p.points())
     inputs, values = result.summary["inputs"], SeedTable()
     sweeps = params.sweeps()
     if not any(groups.get(k) for sweep in sweeps for k in sweep.keys):
-        return finish(result, values, ())
+        return shared.finish(result, values, ())
     budget = Budget.of(params, params.sizes)
     metrics = _metrics(budget)
     by_size: dict[str, dict[str, dict]] = {}
@@ -477,20 +428,20 @@ def analyse_density_2d(params: Density2D, runs: Runs) -> ExperimentResult:
         if not found:
             continue
         found_hits = {k: band_hits(datas, params.band_labels(k.size)) for k, datas in found.items()}
-        common = common_units([[row[: len(budget.common)] for row in h] for h in found_hits.values()])
+        common = shared.common_units([[row[: len(budget.common)] for row in h] for h in found_hits.values()])
         per_size, per_point = {}, []
         for key, datas in found.items():
             seeds = per_seed(datas, found_hits[key], key, budget)
-            put_seeds(values, key, datas, seeds)
-            time_to_converge(values, key, datas, found_hits[key], common)
+            shared.put_seeds(values, key, datas, seeds)
+            shared.time_to_converge(values, key, datas, found_hits[key], common)
             entry = block(inputs[key], seeds, datas, found_hits[key], params, key.size, budget)
             per_size[str(key.size)] = entry
             inputs[key].update({f: entry[f] for f in ("size", "steps_per_epoch", "epochs", "n_converged")})
             _record(result, key, datas, seeds, found_hits[key], params.band_labels(key.size))
             per_point.append(seeds)
-        put_range(values, sweep, "band_err_high_step")
+        shared.put_range(values, sweep, "band_err_high_step")
         by_size[sweep.line.input] = per_size
-        series[sweep.line.series] = ([k.size for k in found], seed_stats(per_point, metrics))
+        series[sweep.line.series] = ([k.size for k in found], shared.seed_stats(per_point, metrics))
         columns[sweep.line.series] = ([f"{s}²" for s in per_size], list(per_size.values()))
     result.summary["by_size"] = by_size
     result.summary["bands"] = {
@@ -502,9 +453,11 @@ def analyse_density_2d(params: Density2D, runs: Runs) -> ExperimentResult:
     result.summary["budget"] = {"common_steps": budget.steps, "common_epochs": budget.epochs}
     result.summary["patch_fraction"] = params.patch
     text = "Coordinate density in 2D: high bands per step and per epoch, local confusion, Hamming, regions"
-    result.figures["density_metrics"] = metric_lines(series, metrics, "image side S (N = S² points)", text)
+    result.figures["density_metrics"] = shared.metric_lines(
+        series, metrics, "image side S (N = S² points)", text
+    )
     result.figures.update(_maps(columns, budget))
-    return finish(result, values, density_2d_claims(sweeps, values, budget))
+    return shared.finish(result, values, density_2d_claims(sweeps, values, budget))
 
 
 # --------------------------------------------------------------------------- registry

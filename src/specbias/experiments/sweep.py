@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from specbias import figures
 from specbias.claims import AllOf, Claim, Compare, Flat, Level, SeedTable, Trend, evaluate
-from specbias.encodings import CurveLift, GaussianRFF, LinearLift, parse_input
+from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, parse_input
 from specbias.experiments.analysis import Runs, by_group, make_analysis
 from specbias.experiments.base import ExperimentResult
 from specbias.metrics.spectrum import first_epoch_below
@@ -175,6 +175,20 @@ def neighbourhood(datas: Sequence[RunData], n_points: int) -> dict[str, np.ndarr
     }
 
 
+def neighbourhood_entry(summary: Mapping[str, Any], seeds: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The table fields every sweep point shares (means over seeds): tones or bands converged, local
+    confusion and Hamming, regions and points per region, final loss; ``summary`` is the point's
+    :func:`~.analysis.input_summary`, ``seeds`` its per-seed numbers."""
+    shared = ("cos_local_abs_mean", "cos_local_mean", "hamming_local", "hamming_local_ratio", "regions_last")
+    return {
+        "n_converged": float(seeds["n_converged"].mean()),
+        **{f: summary[f] for f in shared},
+        "points_per_region": float(seeds["points_per_region"].mean()),
+        "final_loss": summary["final_loss"],
+        "seeds": summary["seeds"],
+    }
+
+
 def error_at(epochs: np.ndarray, errors: np.ndarray, spe: int, x: float, per: str = "step") -> float:
     """``errors`` (one per checkpoint) after ``x`` optimiser steps (``per="step"``) or epochs, linear
     between checkpoints: checkpoint label ``e`` comes after ``e + 1`` epochs, ``(e + 1)·spe`` steps."""
@@ -221,6 +235,18 @@ def seed_mean(table: SeedTable, group: Hashable, quantity: str) -> float:
 
 
 # --------------------------------------------------------------------------- claims
+
+
+def raw_and_pe(sweeps: Sequence[Sweep]) -> tuple[list[Sweep], list[Sweep]]:
+    """The sweeps (of at least two points) of raw inputs and of PE inputs, in their order: the
+    inputs the paper's density claims are about."""
+    out: tuple[list[Sweep], list[Sweep]] = ([], [])
+    for sweep in sweeps:
+        dim = sweep.line.dim
+        enc = parse_input(sweep.line.input, in_dim=dim, convention="2d" if dim == 2 else "1d")
+        if len(sweep.keys) >= 2 and isinstance(enc, (Raw, NeRFPE)):
+            out[0 if isinstance(enc, Raw) else 1].append(sweep)
+    return out
 
 
 def unresolved(table: SeedTable, reads: str, over: Sequence[Hashable]) -> str | None:
@@ -331,25 +357,29 @@ def encoded_claims(table: SeedTable, sweep: Sweep, why: str, what: str) -> list[
     ]
 
 
-def spread_claim(table: SeedTable, text: str, raw: Sweep, pe: Sweep, reads: str, what: str) -> Claim:
-    """N moves the error ``reads`` less for the encoding than for raw coordinates: raw's per-seed
-    range over the sweep is material, and the encoding's is smaller (seeds paired); not measurable
-    when raw's ``what`` are not learned anywhere (:func:`unlearned`). Needs :func:`put_range`."""
-    spread = f"{reads}_range"
+def spread_claim(
+    table: SeedTable, raws: Sequence[Sweep], pes: Sequence[Sweep], reads: str, what: str, moved: str, how: str
+) -> Claim | None:
+    """N moves the error ``reads`` (``moved`` in words, ``how`` it is measured) less for the last PE
+    input than for the first raw one: raw's per-seed range over the sweep is material, and the
+    encoding's is smaller (seeds paired); not measurable when raw's ``what`` are not learned
+    anywhere (:func:`unlearned`). None without both inputs. Needs :func:`put_range`."""
+    if not raws or not pes:
+        return None
+    raw, pe, spread = raws[0], pes[-1], f"{reads}_range"
+    text = (
+        f"N moves {moved} less for {title(pe.line.input)} than for {title(raw.line.input)} ({how}; raw's "
+        f"range > {threshold('material').value:g})"
+    )
     return AllOf(
         text=text,
         parts=[
             Level(text=f"{raw.line.name}: N moves {reads} materially", reads=spread, group=raw.line),
-            Compare(
-                text=f"range over N of {reads}: {pe.line.name} < {raw.line.name}",
-                reads=spread,
-                a=pe.line,
-                b=raw.line,
-                relation="<",
-            ),
+            Compare(text=f"range over N of {reads}: {pe.line.name} < {raw.line.name}", reads=spread,
+                    a=pe.line, b=raw.line, relation="<"),
         ],
         unless=unlearned(table, reads, raw.keys, what),
-    )
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- figures
