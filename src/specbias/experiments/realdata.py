@@ -164,8 +164,8 @@ def _summarise(summary: dict, table: SeedTable, group: Any, quantities: Sequence
 JAC = "confusion/local_jac_cos"
 """The array a run carries when its confusion probe recorded the output-Jacobian cosine."""
 NO_JACOBIAN = (
-    "the output-Jacobian cosine was not computed for this model at this profile (for the CNN, "
-    "torch.func Jacobians of 10 logits cost about 5x its training on a CPU; the paper profile has them)"
+    "the output-Jacobian cosine was not computed for this model at this profile (for the CNN, torch.func "
+    "Jacobians of the logits cost about five times the rest of its run on a CPU; the paper profile has them)"
 )
 
 
