@@ -30,6 +30,7 @@ from specbias.thresholds import threshold
 Runs = Sequence[tuple[RunConfig, RunData]]
 Groups = dict[Hashable, list[RunData]]
 REL_ERR_THRESHOLD = threshold("rel_err").value
+NEAR_ONE = threshold("near_one").value
 
 
 _T = TypeVar("_T")
@@ -112,7 +113,7 @@ def _hamming_ratio(kind: str) -> Callable[[RunData], float]:
 _COS_STATS: dict[str, Callable[[np.ndarray], float]] = {
     "mean": lambda c: np.nanmean(c),
     "abs_mean": lambda c: np.nanmean(np.abs(c)),
-    "frac_abs_gt_0.9": lambda c: np.nanmean(np.abs(c) > 0.9),
+    "frac_abs_gt_0.9": lambda c: np.nanmean(np.abs(c) > NEAR_ONE),
 }
 
 
@@ -260,7 +261,7 @@ def confusion_part(exp: str, groups: Groups, summary: dict) -> Part:
                         ("mean", np.nanmean(cos)),
                         ("abs_mean", np.nanmean(np.abs(cos))),
                         ("std", np.nanstd(cos)),
-                        ("frac_abs_gt_0.9", np.nanmean(np.abs(cos) > 0.9)),
+                        ("frac_abs_gt_0.9", _COS_STATS["frac_abs_gt_0.9"](cos)),
                         ("n_zero", d.get("confusion", f"{kind}_n_zero")[c]),
                     ):
                         part.rows.append(
