@@ -348,3 +348,52 @@ def test_snapshot_probe_rebuilds_the_model_exactly():
         assert torch.equal(p, q)
     with torch.no_grad():
         assert torch.equal(model(x.float()), replay(x.float()))
+
+
+# --------------------------------------------------------------------------- kernel probe
+
+
+def test_high_band_of_a_tone_mixture_is_its_top_third_of_tones():
+    from specbias.probes import high_band_target
+    from specbias.signals import ToneMixture
+
+    sig = ToneMixture(n=128, freqs=(3, 7, 11, 20, 31, 40)).build(2)
+    high = high_band_target(sig.y, sig.shape, sig.freqs)
+    phases = sig.arrays["phases"]
+    expected = sum(np.sin(2 * np.pi * (k * sig.t[:, 0] + p)) for k, p in zip(sig.freqs[-2:], phases[-2:]))
+    np.testing.assert_allclose(high[:, 0], expected, atol=1e-10)
+
+
+def test_high_band_of_an_image_keeps_exactly_the_top_radial_bands():
+    from specbias.metrics.spectrum import radial_band_energy
+    from specbias.probes import high_band_target
+
+    y = np.random.default_rng(0).random((16 * 16, 2))
+    high = high_band_target(y, (16, 16), (), share=3 / 8, n_bands=8)
+    full, kept = radial_band_energy(y, (16, 16)), radial_band_energy(high, (16, 16))
+    np.testing.assert_allclose(kept[5:], full[5:], rtol=1e-10)
+    np.testing.assert_allclose(kept[:5], 0, atol=1e-20)
+
+
+def test_channel_alignment_and_kernel_rate_against_direct_formulas():
+    from specbias.metrics.ntk import alignment_curve, ntk_spectrum
+    from specbias.probes import channel_alignment, kernel_rate
+
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((20, 20))
+    theta = torch.as_tensor(a @ a.T)
+    spec = ntk_spectrum(theta)
+    y = rng.standard_normal((20, 2))
+    energy = (y**2).sum(0)
+    expected = (
+        alignment_curve(spec, y[:, 0]) * energy[0] + alignment_curve(spec, y[:, 1]) * energy[1]
+    ) / energy.sum()
+    np.testing.assert_allclose(channel_alignment(spec, y), expected)
+    assert channel_alignment(spec, y)[-1] == pytest.approx(1.0)
+    top = spec.eigvals[0]
+    assert kernel_rate(theta, spec.eigvecs[:, :1], top) == pytest.approx(1.0)
+    rate = kernel_rate(theta, y, top)
+    assert rate == pytest.approx(np.trace(y.T @ a @ a.T @ y) / (top * energy.sum()))
+    assert 0 < rate < 1
+    assert np.isnan(kernel_rate(theta, np.zeros((20, 1)), top))
+    assert np.isnan(channel_alignment(spec, np.zeros((20, 1)))).all()

@@ -24,17 +24,17 @@ from specbias.runs import (
     HammingSpec,
     HeldOutSpec,
     HyperplaneSpec,
+    KernelSpec,
     NormSpec,
     PairSpec,
     PatchPairSpec,
     PredictionSpec,
+    ProbeData,
     RandomPairSpec,
     RegionMapSpec,
     RegionSpec,
     RunConfig,
     SnapshotSpec,
-    _build_probe,
-    _Data,
     execute_run,
     model_at,
     resolve_device,
@@ -347,9 +347,8 @@ def test_mode_selects_samplers_and_zero_policy():
     y = torch.as_tensor(sig.y)
     pair_spec = PairSpec(local_windows=50, local_per_window=40, global_pairs=4000)
     spec = ConfusionSpec(Schedule(last=True), pair_spec)
-    data = _Data(x=x, y=y, signal=sig, shape=sig.shape)
-    faithful = _build_probe(spec, config(mode="faithful"), data)
-    clean = _build_probe(spec, config(mode="clean"), data)
+    faithful = spec.build(ProbeData(x=x, y=y, signal=sig, shape=sig.shape, seed=3, faithful=True))
+    clean = spec.build(ProbeData(x=x, y=y, signal=sig, shape=sig.shape, seed=3, faithful=False))
     assert faithful.zero == "zero" and clean.zero == "nan"
     # faithful, N = 256: every reference integer scaled by 256/2048
     loc, glo = faithful.pairs["local"], faithful.pairs["global"]
@@ -394,3 +393,125 @@ def test_snapshots_rebuild_the_network_bit_for_bit():
     state = torch.random.get_rng_state()
     model_at(cfg, run)
     assert torch.equal(torch.random.get_rng_state(), state), "model_at moved the global RNG"
+
+
+# --------------------------------------------------------------------------- families
+
+
+def siren_config(**kwargs):
+    from specbias.families import SIREN
+
+    base = {
+        "input": "raw11",
+        "family": SIREN(width=16, depth=2),
+        "probes": (),
+        "train": TrainConfig(epochs=8, lr=1e-4),
+    }
+    return config(**{**base, **kwargs})
+
+
+def test_family_field_keeps_old_keys_and_an_explicit_relu_mlp_shares_them():
+    from specbias.families import ReLUMLP
+
+    plain = config()
+    assert "family" not in json.dumps(plain.to_json())
+    explicit = config(family=ReLUMLP(width=16, depth=2))
+    assert explicit.family is None and explicit.key() == plain.key()
+    siren = siren_config()
+    assert siren.to_json()["family"] == {"type": "SIREN", "width": 16, "depth": 2, "omega0": 30.0}
+    assert siren.key() != siren_config(family=dataclasses.replace(siren.family, omega0=20.0)).key()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"width": 32}, "family SIREN is 2×16, the run 2×32"),
+        ({"probes": (HammingSpec(Schedule(last=True), PAIRS),)}, "HammingSpec needs activation patterns"),
+        ({"probes": (RegionSpec(Schedule(last=True)),)}, "RegionSpec needs activation patterns"),
+        ({"probes": (NormSpec(Schedule(last=True)),)}, "NormSpec reads the weights of a plain ReLU MLP"),
+    ],
+)
+def test_family_mismatches_and_probes_it_cannot_take_are_refused(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        siren_config(**kwargs)
+
+
+def test_hash_grid_runs_take_pattern_probes_but_not_weight_geometry():
+    from specbias.families import HashGridMLP
+
+    grid = HashGridMLP(
+        width=16, depth=2, levels=4, log2_table_size=6, base_resolution=4, finest_resolution=64
+    )
+    cfg = config(
+        family=grid, probes=(RegionSpec(Schedule(last=True)), HammingSpec(Schedule(last=True), PAIRS))
+    )
+    run = execute_run(cfg)
+    assert run.meta["family"] == "hashgrid" and run.meta["n_hidden"] == 32
+    assert 1 <= run.get("regions", "all")[-1] <= SIGNAL.n
+    with pytest.raises(ConfigError, match="BoundarySpec"):
+        config(family=grid, probes=(BoundarySpec(Schedule(last=True)),))
+
+
+def test_a_family_run_trains_the_family_network_and_model_at_rebuilds_it():
+    from specbias.families import SIREN
+    from specbias.training import train
+
+    probes = (
+        PredictionSpec(Schedule(last=True)),
+        SnapshotSpec(Schedule(last=True), before_update=False),
+        ConvergenceSpec(Schedule(every=4)),
+    )
+    cfg = siren_config(probes=probes, dtype="float64")
+    run = execute_run(cfg)
+    sig = SIGNAL.build(3)
+    x = 2 * torch.as_tensor(sig.t) - 1
+    model = SIREN(width=16, depth=2).build(1, 1, seed=3).double()
+    train(model, x, torch.as_tensor(sig.y), cfg.train, seed=3)
+    with torch.no_grad():
+        np.testing.assert_array_equal(run.get("prediction", "pred")[0], model(x).numpy())
+        np.testing.assert_array_equal(model_at(cfg, run, -1)(x).numpy(), model(x).numpy())
+    assert run.meta["family"] == "siren" and run.meta["n_params"] == 2 * 16 + 17 * 16 + 17
+
+
+def test_confusion_before_the_update_sees_the_initialisation():
+    from specbias.metrics.gradients import gradient_confusion
+
+    spec = ConfusionSpec(Schedule(explicit=(0, 4)), PAIRS, before_update=True)
+    assert "before_update" in json.dumps(to_jsonable(spec))
+    assert "before_update" not in json.dumps(to_jsonable(ConfusionSpec(Schedule(), PAIRS)))
+    cfg = siren_config(probes=(spec,), dtype="float64")
+    run = execute_run(cfg)
+    assert run.get("confusion", "epochs").tolist() == [0, 4]
+    sig = SIGNAL.build(3)
+    x, y = 2 * torch.as_tensor(sig.t) - 1, torch.as_tensor(sig.y)
+    pairs = PAIRS.sample(sig.shape, runs_mod.rng_for(3, "pairs:confusion"), False)
+    init = cfg.family.build(1, 1, seed=3).double()
+    expected = gradient_confusion(init, x, y, pairs["local"], method="func").values
+    np.testing.assert_allclose(run.get("confusion", "local_cos")[0], expected, atol=1e-10)
+
+
+def test_kernel_spec_records_the_spectrum_and_alignment_at_initialisation():
+    from specbias.metrics.ntk import empirical_ntk
+
+    spec = KernelSpec(Schedule(explicit=(0,)), top=8)
+    cfg = siren_config(probes=(spec,), dtype="float64")
+    run = execute_run(cfg)
+    eig = run.get("ntk", "eigvals")[0]
+    assert eig.shape == (8,) and np.all(np.diff(eig) <= 1e-9)
+    theta = empirical_ntk(cfg.family.build(1, 1, seed=3).double(), 2 * torch.as_tensor(SIGNAL.build(3).t) - 1)
+    np.testing.assert_allclose(eig, np.linalg.eigvalsh(theta.numpy())[::-1][:8], rtol=1e-8)
+    assert run.get("ntk", "trace")[0] == pytest.approx(float(torch.trace(theta)))
+    for key in ("align", "align_high"):
+        curve = run.get("ntk", key)[0]
+        assert curve.shape == (8,) and np.all(np.diff(curve) >= -1e-12) and 0 <= curve[-1] <= 1
+    assert 0 < run.get("ntk", "rate_high")[0] <= 1 and 0 < run.get("ntk", "rate")[0] <= 1
+    with pytest.raises(ConfigError):
+        KernelSpec(Schedule(), high_share=0.0)
+
+
+def test_every_probe_spec_builds_its_probe_and_states_its_requirement():
+    from typing import get_args
+
+    for spec_type in get_args(runs_mod.ProbeSpec):
+        assert callable(spec_type.build)
+        assert spec_type.REQUIRES in (None, runs_mod.PATTERNS, runs_mod.PLAIN_MLP)

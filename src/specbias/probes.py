@@ -8,6 +8,7 @@ checkpoint; the trainer stacks them along a leading checkpoint axis.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from specbias.metrics.geometry import (
     spectral_norms,
 )
 from specbias.metrics.gradients import cosine_from_products, loss_gradient_pairs, output_jacobian_cosine
+from specbias.metrics.ntk import NTKSpectrum, alignment_curve, empirical_ntk, ntk_spectrum
 from specbias.metrics.pairs import Pairs
 from specbias.metrics.patterns import (
     activation_patterns,
@@ -33,7 +35,7 @@ from specbias.metrics.patterns import (
     region_counts,
     region_ids,
 )
-from specbias.metrics.spectrum import frequency_convergence, psnr, radial_band_error
+from specbias.metrics.spectrum import frequency_convergence, psnr, radial_band_error, radial_bands
 from specbias.models import MLP
 from specbias.training import Schedule
 
@@ -298,3 +300,84 @@ class SnapshotProbe:
 
     def measure(self, model: MLP) -> dict[str, np.ndarray]:
         return {name: _numpy(p) for name, p in model.named_parameters()}
+
+
+def high_band_target(
+    y: np.ndarray, shape: tuple[int, ...], freqs: tuple[int, ...], share: float = 1 / 3, n_bands: int = 8
+) -> np.ndarray:
+    """The target's high band, ``(N, C)``: ``y`` filtered to its top ``share`` of the spectrum by an
+    ideal filter (the inverse DFT of the kept bins).
+
+    1D (``shape = (N,)``): the bins at and above the lowest of the top ``⌈share·K⌉`` target tones
+    ``freqs`` (above ``(1 − share)·N/2`` when there are none); 2D (``(H, W)``): the bins of the top
+    ``⌈share·n_bands⌉`` radial bands of :func:`~specbias.metrics.spectrum.radial_bands` -- the
+    tones and bands whose convergence X8 calls high-frequency.
+    """
+    y = np.asarray(y, dtype=np.float64).reshape(int(np.prod(shape)), -1)
+    if len(shape) == 1:
+        n = shape[0]
+        tones = sorted(freqs)
+        cut = tones[-math.ceil(share * len(tones))] if tones else (1 - share) * n / 2
+        coeffs = np.fft.rfft(y, axis=0)
+        coeffs[np.arange(coeffs.shape[0]) < cut] = 0
+        return np.fft.irfft(coeffs, n=n, axis=0)
+    h, w = shape
+    keep = radial_bands((h, w), n_bands) >= n_bands - math.ceil(share * n_bands)
+    coeffs = np.fft.fft2(y.reshape(h, w, -1), axes=(0, 1)) * keep[:, :, None]
+    return np.fft.ifft2(coeffs, axes=(0, 1)).real.reshape(h * w, -1)
+
+
+def channel_alignment(spectrum: NTKSpectrum, y: np.ndarray) -> np.ndarray:
+    """``A_k = Σ_c Σ_{m<k} (u_mᵀ y_c)² / Σ_c ‖y_c‖²``, ``k = 1..K``: the target's energy fraction in
+    the kernel's top modes (Yüce et al. 2022), over the channels of ``y`` ``(N, C)`` of a traced
+    kernel; NaN for an all-zero target."""
+    energy = np.sum(y * y, axis=0)
+    if energy.sum() == 0:
+        return np.full(spectrum.eigvals.shape[0], np.nan)
+    curves = [alignment_curve(spectrum, y[:, c]) * energy[c] for c in range(y.shape[1]) if energy[c] > 0]
+    return np.sum(curves, axis=0) / energy.sum()
+
+
+def kernel_rate(theta: torch.Tensor, y: np.ndarray, top: float) -> float:
+    """``Σ_c y_cᵀ Θ y_c / (λ_max Σ_c ‖y_c‖²)`` in ``[0, 1]``: how fast linearised gradient descent at
+    its largest stable step (``∝ 1/λ_max``) starts to fit ``y``, relative to the fastest mode (1 when
+    ``y`` lies in the top eigenspace; Lee et al. 2019, Arora et al. 2019's per-mode rates averaged
+    over the target's energy). NaN for an all-zero target."""
+    energy = float(np.sum(y * y))
+    if energy == 0 or top <= 0:
+        return float("nan")
+    yt = torch.as_tensor(y, dtype=torch.float64)
+    return float(torch.sum(yt * (theta.to(torch.float64) @ yt)) / (top * energy))
+
+
+@dataclass
+class KernelProbe:
+    """The empirical NTK ``Θ`` (trace over output channels) on the grid
+    (:func:`~specbias.metrics.ntk.empirical_ntk`), measured at the start of the epoch (epoch 0: Θ₀).
+
+    Records ``eigvals`` (the top ``top``, descending), ``trace`` (``tr Θ``), ``align`` and
+    ``align_high`` (:func:`channel_alignment` of the centred target and of its high band
+    :func:`high_band_target`, ``k = 1..top``) and ``rate``/``rate_high`` (:func:`kernel_rate`).
+    """
+
+    x: torch.Tensor
+    y: np.ndarray
+    y_high: np.ndarray
+    schedule: Schedule
+    top: int = 64
+    name: str = "ntk"
+    before_update: bool = True
+
+    def measure(self, model: nn.Module) -> dict[str, np.ndarray]:
+        theta = empirical_ntk(model, self.x)
+        spectrum = ntk_spectrum(theta, k=min(self.top, theta.shape[0]))
+        centred = self.y - self.y.mean(axis=0)
+        largest = float(spectrum.eigvals[0])
+        return {
+            "eigvals": spectrum.eigvals,
+            "trace": np.asarray(float(torch.trace(theta))),
+            "align": channel_alignment(spectrum, centred),
+            "align_high": channel_alignment(spectrum, self.y_high),
+            "rate": np.asarray(kernel_rate(theta, centred, largest)),
+            "rate_high": np.asarray(kernel_rate(theta, self.y_high, largest)),
+        }

@@ -19,14 +19,16 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from specbias import __version__
 from specbias.encodings import Encoding, NeRFPE, aliased_features, parse_input
 from specbias.errors import ConfigError
+from specbias.families import Family, ReLUMLP
 from specbias.metrics.pairs import (
     FAITHFUL_CORNERS,
     GLOBAL_FAR_2D,
@@ -40,7 +42,6 @@ from specbias.metrics.pairs import (
     random_pairs,
     window_pairs_2d_faithful,
 )
-from specbias.models import MLP
 from specbias.probes import (
     BandProbe,
     BoundaryProbe,
@@ -50,11 +51,13 @@ from specbias.probes import (
     HammingProbe,
     HeldOutProbe,
     HyperplaneProbe,
+    KernelProbe,
     PredictionProbe,
     RegionMapProbe,
     RegionProbe,
     SnapshotProbe,
     SpectralNormProbe,
+    high_band_target,
 )
 from specbias.seeding import rng_for, stream_seed
 from specbias.signals import (
@@ -196,74 +199,199 @@ AnyPairSpec = PairSpec | PatchPairSpec | RandomPairSpec
 
 
 @dataclass(frozen=True)
+class ProbeData:
+    """A run's data as its probes see them: encoded inputs ``x``, targets ``y``, the signal and its
+    grid shape, the held-out split (X3), the run's seed (each probe's pairs come from its own stream)
+    and whether the run mirrors the reference (``faithful``: its samplers and zero policy)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    signal: Signal
+    shape: tuple[int, ...]
+    seed: int = 0
+    faithful: bool = False
+    x_test: torch.Tensor | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def y_np(self) -> np.ndarray:
+        """The targets as float64 NumPy, what the spectral probes compare against."""
+        return self.y.detach().cpu().double().numpy()
+
+    def pairs(self, spec: AnyPairSpec, stream: str) -> dict[str, Pairs]:
+        """``spec``'s pairs on this grid, drawn from the run's ``pairs:<stream>`` stream."""
+        return spec.sample(self.shape, rng_for(self.seed, f"pairs:{stream}"), self.faithful)
+
+
+PATTERNS = "patterns"
+"""A probe spec's requirement: activation patterns, i.e. a piecewise-linear activation."""
+PLAIN_MLP = "plain MLP"
+"""A probe spec's requirement: the weights of specbias's ReLU MLP itself (its layers' geometry)."""
+
+
+@dataclass(frozen=True)
 class HammingSpec:
+    """Hamming distances of activation patterns between the sampled pairs."""
+
     schedule: Schedule
     pairs: AnyPairSpec = PairSpec(25, 250, 5000)
     name: str = "hamming"
+
+    REQUIRES: ClassVar[str | None] = PATTERNS
+
+    def build(self, d: ProbeData) -> Probe:
+        return HammingProbe(d.x, d.pairs(self.pairs, self.name), self.schedule, name=self.name)
 
 
 @dataclass(frozen=True)
 class ConfusionSpec:
     """Loss-gradient confusion of the sampled pairs; ``output_jacobian=True`` also records the
-    residual-free output-Jacobian cosine ``{kind}_jac_cos`` (see :class:`~specbias.probes.ConfusionProbe`)."""
+    residual-free output-Jacobian cosine ``{kind}_jac_cos`` (see :class:`~specbias.probes.ConfusionProbe`);
+    ``before_update=True`` measures at the start of each scheduled epoch (epoch 0: the initialisation)."""
 
     schedule: Schedule
     pairs: AnyPairSpec = PairSpec(25, 100, 5000)
     output_jacobian: bool = added_field(False)
+    before_update: bool = added_field(False)
+
+    REQUIRES: ClassVar[str | None] = None
+
+    def build(self, d: ProbeData) -> Probe:
+        return ConfusionProbe(
+            d.x,
+            d.y,
+            d.pairs(self.pairs, "confusion"),
+            self.schedule,
+            zero="zero" if d.faithful else "nan",
+            before_update=self.before_update,
+            output_jacobian=self.output_jacobian,
+        )
 
 
 @dataclass(frozen=True)
 class ConvergenceSpec:
+    """Per-frequency convergence of a 1D target's tones."""
+
     schedule: Schedule
+
+    REQUIRES: ClassVar[str | None] = None
+
+    def build(self, d: ProbeData) -> Probe:
+        return ConvergenceProbe(d.x, d.y_np, d.signal.freqs, self.schedule)
 
 
 @dataclass(frozen=True)
 class PredictionSpec:
+    """The network's output on the grid."""
+
     schedule: Schedule
+
+    REQUIRES: ClassVar[str | None] = None
+
+    def build(self, d: ProbeData) -> Probe:
+        return PredictionProbe(d.x, self.schedule)
 
 
 @dataclass(frozen=True)
 class RegionSpec:
+    """Distinct activation patterns over the grid."""
+
     schedule: Schedule
+
+    REQUIRES: ClassVar[str | None] = PATTERNS
+
+    def build(self, d: ProbeData) -> Probe:
+        return RegionProbe(d.x, self.schedule)
 
 
 @dataclass(frozen=True)
 class RegionMapSpec:
+    """The region id of every grid point and chosen first-layer units' on/off maps."""
+
     schedule: Schedule
     units: tuple[int, ...] = (0, 9, 100)
+
+    REQUIRES: ClassVar[str | None] = PATTERNS
+
+    def build(self, d: ProbeData) -> Probe:
+        return RegionMapProbe(d.x, self.schedule, self.units)
 
 
 @dataclass(frozen=True)
 class DeadUnitSpec:
+    """Units off at every grid point, per layer."""
+
     schedule: Schedule
+
+    REQUIRES: ClassVar[str | None] = PATTERNS
+
+    def build(self, d: ProbeData) -> Probe:
+        return DeadUnitProbe(d.x, self.schedule)
 
 
 @dataclass(frozen=True)
 class NormSpec:
+    """Spectral norms of the MLP's weight matrices."""
+
     schedule: Schedule
+
+    REQUIRES: ClassVar[str | None] = PLAIN_MLP
+
+    def build(self, d: ProbeData) -> Probe:
+        return SpectralNormProbe(self.schedule)
 
 
 @dataclass(frozen=True)
 class HyperplaneSpec:
+    """Angles between the MLP's hyperplanes, per layer."""
+
     schedule: Schedule
     keep_matrices: bool = False
     name: str = "hyperplanes"
 
+    REQUIRES: ClassVar[str | None] = PLAIN_MLP
+
+    def build(self, d: ProbeData) -> Probe:
+        return HyperplaneProbe(self.schedule, keep=self.keep_matrices, name=self.name)
+
 
 @dataclass(frozen=True)
 class BoundarySpec:
+    """Distance to the nearest region boundary, in feature and input space."""
+
     schedule: Schedule
+
+    REQUIRES: ClassVar[str | None] = PLAIN_MLP
+
+    def build(self, d: ProbeData) -> Probe:
+        return BoundaryProbe(d.x, self.schedule)
 
 
 @dataclass(frozen=True)
 class BandSpec:
+    """Relative residual energy per radial band of an image target."""
+
     schedule: Schedule
     n_bands: int = 8
+
+    REQUIRES: ClassVar[str | None] = None
+
+    def build(self, d: ProbeData) -> Probe:
+        return BandProbe(d.x, d.y_np, d.shape, self.schedule, self.n_bands)
 
 
 @dataclass(frozen=True)
 class HeldOutSpec:
+    """PSNR on the training pixels and on the held-out ones (a run with ``held_out=True``)."""
+
     schedule: Schedule
+
+    REQUIRES: ClassVar[str | None] = None
+
+    def build(self, d: ProbeData) -> Probe:
+        if d.x_test is None or d.y_test is None:
+            raise ConfigError("the held-out probe needs a run with held_out=True")
+        return HeldOutProbe(d.x, d.y_np, d.x_test, d.y_test, self.schedule)
 
 
 @dataclass(frozen=True)
@@ -278,6 +406,36 @@ class SnapshotSpec:
     schedule: Schedule
     before_update: bool = True
     name: str = "snapshot"
+
+    REQUIRES: ClassVar[str | None] = None
+
+    def build(self, d: ProbeData) -> Probe:
+        return SnapshotProbe(self.schedule, name=self.name, before_update=self.before_update)
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """The empirical NTK on the grid at the start of each scheduled epoch (epoch 0: Θ₀): its top
+    ``top`` eigenvalues and the target's alignment with them, for the whole (centred) target and
+    for its high band (the top ``high_share`` of the tones, or of ``n_bands`` radial bands); see
+    :class:`~specbias.probes.KernelProbe`."""
+
+    schedule: Schedule
+    top: int = 64
+    high_share: float = 1 / 3
+    n_bands: int = 8
+    name: str = "ntk"
+
+    REQUIRES: ClassVar[str | None] = None
+
+    def __post_init__(self) -> None:
+        _positive(self, "top")
+        if not 0 < self.high_share <= 1:
+            raise ConfigError(f"the high band's share must be in (0, 1], got {self.high_share}")
+
+    def build(self, d: ProbeData) -> Probe:
+        high = high_band_target(d.y_np, d.shape, d.signal.freqs, self.high_share, self.n_bands)
+        return KernelProbe(d.x, d.y_np, high, self.schedule, top=self.top, name=self.name)
 
 
 ProbeSpec = (
@@ -294,7 +452,19 @@ ProbeSpec = (
     | BandSpec
     | HeldOutSpec
     | SnapshotSpec
+    | KernelSpec
 )
+
+
+def check_probes(network: Family, probes: tuple[ProbeSpec, ...]) -> None:
+    """ConfigError when a probe needs what the network lacks: activation patterns (a piecewise-linear
+    activation) or the plain ReLU MLP's weights."""
+    for spec in probes:
+        name, need = type(spec).__name__, spec.REQUIRES
+        if need == PATTERNS and not network.piecewise_linear:
+            raise ConfigError(f"{name} needs activation patterns: {network.title} is not piecewise linear")
+        if need == PLAIN_MLP and not network.plain_mlp:
+            raise ConfigError(f"{name} reads the weights of a plain ReLU MLP, not of {network.title}")
 
 
 @dataclass(frozen=True)
@@ -304,6 +474,12 @@ class RunConfig:
     ``mode="faithful"`` mirrors the reference's quirks (samplers, zero-gradient cosines of 0, PE
     on the endpoint-including 2D grid ``k/(W-1)``); ``held_out=True`` trains on the even pixels of
     an image and keeps the odd ones for the held-out probe (X3).
+
+    ``family`` (:mod:`specbias.families`) is the network; ``None`` (the default, left out of the
+    hash) is the ReLU MLP of ``width`` × ``depth``, and so is an explicit ``ReLUMLP`` of that size
+    (normalised to ``None``, so both share one cache entry). A family's width and depth must be
+    the config's. Probes that need activation patterns or the plain MLP's weights are refused for
+    a family that has none (:func:`check_probes`).
     """
 
     signal: SignalSpec
@@ -316,6 +492,7 @@ class RunConfig:
     mode: str = "clean"
     dtype: str = "float32"
     held_out: bool = False
+    family: Family | None = added_field(None)
 
     def __post_init__(self) -> None:
         if self.mode not in ("clean", "faithful"):
@@ -328,6 +505,19 @@ class RunConfig:
         if self.held_out and signal_dim(self.signal) != 2:
             raise ConfigError("held_out needs an image signal")
         self.encoding()  # validates the input label
+        if self.family is not None:
+            if (self.family.width, self.family.depth) != (self.width, self.depth):
+                raise ConfigError(
+                    f"family {self.family.title} is {self.family.depth}×{self.family.width}, the run "
+                    f"{self.depth}×{self.width}"
+                )
+            if self.family == ReLUMLP(width=self.width, depth=self.depth):
+                object.__setattr__(self, "family", None)
+        check_probes(self.network(), self.probes)
+
+    def network(self) -> Family:
+        """The family that builds the run's network (the ReLU MLP when ``family`` is None)."""
+        return self.family if self.family is not None else ReLUMLP(width=self.width, depth=self.depth)
 
     def encoding(self) -> Encoding:
         dim = signal_dim(self.signal)
@@ -378,68 +568,22 @@ class RunData:
         return f"{probe}/epochs" in self.arrays
 
 
-@dataclass(frozen=True)
-class _Data:
-    """A run's data as the probes see it: encoded inputs, targets, and the held-out split."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    signal: Signal
-    shape: tuple[int, ...]
-    x_test: torch.Tensor | None = None
-    y_test: np.ndarray | None = None
-
-
-def _build_probe(spec: ProbeSpec, cfg: RunConfig, d: _Data) -> Probe:
-    faithful = cfg.mode == "faithful"
-    y_np = d.y.detach().cpu().double().numpy()
-    if isinstance(spec, HammingSpec):
-        pairs = spec.pairs.sample(d.shape, rng_for(cfg.seed, f"pairs:{spec.name}"), faithful)
-        return HammingProbe(d.x, pairs, spec.schedule, name=spec.name)
-    if isinstance(spec, ConfusionSpec):
-        pairs = spec.pairs.sample(d.shape, rng_for(cfg.seed, "pairs:confusion"), faithful)
-        zero = "zero" if faithful else "nan"
-        return ConfusionProbe(d.x, d.y, pairs, spec.schedule, zero=zero, output_jacobian=spec.output_jacobian)
-    if isinstance(spec, ConvergenceSpec):
-        return ConvergenceProbe(d.x, y_np, d.signal.freqs, spec.schedule)
-    if isinstance(spec, PredictionSpec):
-        return PredictionProbe(d.x, spec.schedule)
-    if isinstance(spec, RegionSpec):
-        return RegionProbe(d.x, spec.schedule)
-    if isinstance(spec, RegionMapSpec):
-        return RegionMapProbe(d.x, spec.schedule, spec.units)
-    if isinstance(spec, DeadUnitSpec):
-        return DeadUnitProbe(d.x, spec.schedule)
-    if isinstance(spec, NormSpec):
-        return SpectralNormProbe(spec.schedule)
-    if isinstance(spec, HyperplaneSpec):
-        return HyperplaneProbe(spec.schedule, keep=spec.keep_matrices, name=spec.name)
-    if isinstance(spec, BoundarySpec):
-        return BoundaryProbe(d.x, spec.schedule)
-    if isinstance(spec, BandSpec):
-        return BandProbe(d.x, y_np, d.shape, spec.schedule, spec.n_bands)
-    if isinstance(spec, SnapshotSpec):
-        return SnapshotProbe(spec.schedule, name=spec.name, before_update=spec.before_update)
-    if d.x_test is None or d.y_test is None:
-        raise ConfigError("the held-out probe needs a run with held_out=True")
-    return HeldOutProbe(d.x, y_np, d.x_test, d.y_test, spec.schedule)
-
-
 def model_at(
     cfg: RunConfig, run: RunData, index: int = -1, dtype: torch.dtype = torch.float64, name: str = "snapshot"
-) -> MLP:
-    """The run's network at the ``index``-th checkpoint of the :class:`SnapshotSpec` ``name``.
+) -> nn.Module:
+    """The run's network at the ``index``-th checkpoint of the :class:`SnapshotSpec` ``name``: a
+    :class:`~specbias.models.MLP` for the default family, else the family's network.
 
     ``dtype=torch.float64`` (default) gives the exact float32 weights in double precision, what
     the exact-geometry metrics want; ``torch.float32`` gives the trained network bit for bit.
     """
     if not run.has(name):
         raise ConfigError(f"run {cfg.key()} has no parameter snapshots {name!r}; add a SnapshotSpec")
-    with torch.random.fork_rng(devices=[]):  # the throwaway init must not advance the caller's RNG
-        model = MLP(int(run.meta["in_dim"]), cfg.width, cfg.depth, int(run.get("signal", "y").shape[1]))
+    network = cfg.network().build(int(run.meta["in_dim"]), int(run.get("signal", "y").shape[1]), cfg.seed)
+    model = network.to(dtype)  # before loading: a float64 run's weights stay exact in float64
     state = {p: torch.as_tensor(run.get(name, p)[index]) for p, _ in model.named_parameters()}
     model.load_state_dict(state)
-    return model.to(dtype)
+    return model
 
 
 class Runnable(Protocol):
@@ -483,28 +627,27 @@ def _encode(enc: Encoding, t: np.ndarray, cfg: RunConfig, side: int, dtype, dev)
     return enc(tt).to(dtype=dtype, device=dev)
 
 
-def _prepare(cfg: RunConfig, enc: Encoding, dtype, dev) -> tuple[_Data, int]:
+def _prepare(cfg: RunConfig, enc: Encoding, dtype, dev) -> tuple[ProbeData, int]:
     sig = cfg.signal.build(cfg.seed)
     side = sig.shape[-1]
+    run = {"signal": sig, "seed": cfg.seed, "faithful": cfg.mode == "faithful"}
     if cfg.held_out:
         split = held_out_split(sig)
-        shape = split.shape
-        x = _encode(enc, split.t_train, cfg, side, dtype, dev)
-        data = _Data(
-            x=x,
+        data = ProbeData(
+            x=_encode(enc, split.t_train, cfg, side, dtype, dev),
             y=torch.as_tensor(split.y_train, dtype=dtype, device=dev),
-            signal=sig,
-            shape=shape,
+            shape=split.shape,
             x_test=_encode(enc, split.t_test, cfg, side, dtype, dev),
             y_test=split.y_test,
+            **run,
         )
         spacing = 2.0 / side
     else:
-        data = _Data(
+        data = ProbeData(
             x=_encode(enc, sig.t, cfg, side, dtype, dev),
             y=torch.as_tensor(sig.y, dtype=dtype, device=dev),
-            signal=sig,
             shape=sig.shape,
+            **run,
         )
         spacing = 1.0 / side
     return data, int(aliased_features(enc, spacing=spacing).size)
@@ -527,9 +670,9 @@ def execute_run(
     dtype = getattr(torch, cfg.dtype)
     enc = cfg.encoding()
     data, n_aliased = _prepare(cfg, enc, dtype, dev)
-    torch.manual_seed(stream_seed(cfg.seed, "init"))
-    model = MLP(enc.out_dim, cfg.width, cfg.depth, data.y.shape[1]).to(dtype=dtype, device=dev)
-    probes = [_build_probe(s, cfg, data) for s in cfg.probes]
+    network = cfg.network()
+    model = network.build(enc.out_dim, data.y.shape[1], cfg.seed).to(dtype=dtype, device=dev)
+    probes = [spec.build(data) for spec in cfg.probes]
     result = train(
         model,
         data.x,
@@ -555,6 +698,7 @@ def execute_run(
         "seed": cfg.seed,
         "seconds": result.seconds,
         "diverged_at": result.diverged_at,
+        "family": network.NAME,
         "n_params": model.n_params(),
         "n_hidden": model.n_hidden,
         "hidden_sizes": model.hidden_sizes,
