@@ -71,6 +71,10 @@ NATURAL_PAIRS = PatchPairSpec(
     faithful_scheme="natural",
 )
 
+X3_PAIRS = dataclasses.replace(NATURAL_PAIRS, pairs_per_patch=50, global_pairs=5000)
+"""X3's confusion pairs: E5's windows with a tenth of the pairs (5,000 of each kind are plenty for a
+share above 0.9, and X3's runs are otherwise cheap)."""
+
 
 def suite_probes(
     every: int, pairs: PatchPairSpec, random_pairs: int | None = None, boundary_every: int | None = None
@@ -360,17 +364,34 @@ def _pairwise(
     reads: str,
     labels: Sequence[Hashable],
     relation: str,
-    unless: Callable[[Hashable, Hashable], str | None],
+    unless: Callable[[Hashable, Hashable], str | None] | None = None,
 ) -> list[Claim]:
-    """``a <relation> b`` for each consecutive pair of ``labels``; ``text`` is formatted with a, b."""
+    """``a <relation> b`` for each consecutive pair of ``labels`` (``text`` formatted with a, b);
+    ``unless(a, b)``: why a pair cannot be measured, or None."""
     return [
-        Compare(text=text.format(a=a, b=b), reads=reads, a=a, b=b, relation=relation, unless=unless(a, b))
+        Compare(text=text.format(a=a, b=b), reads=reads, a=a, b=b, relation=relation,
+                unless=unless(a, b) if unless else None)
         for a, b in itertools.pairwise(labels)
-    ]
+    ]  # fmt: skip
 
 
-def _never(*groups: Hashable) -> None:
-    return None
+def _highest_vs_lowest(groups: Groups, text: str, reads: str) -> list[Compare]:
+    """``highest > lowest`` on ``reads`` for the first and last inputs in encoding order (``text``
+    formatted with ``hi`` and ``lo``); none for a single input."""
+    ordered = sorted(groups, key=encoding_rank)
+    if len(ordered) < 2:
+        return []
+    lo, hi = ordered[0], ordered[-1]
+    return [Compare(text=text.format(hi=hi, lo=lo), reads=reads, a=hi, b=lo, relation=">")]
+
+
+def _top_pe_vs_raw(groups: Groups, text: str, reads: str, relation: str) -> list[Claim]:
+    """``top PE <relation> raw`` on ``reads`` (``text`` formatted with ``pe`` and ``raw``); none
+    without a raw input and a PE."""
+    raw, pes = raw_and_encoded(list(groups))
+    if not (raw and pes):
+        return []
+    return [Compare(text=text.format(pe=pes[-1], raw=raw), reads=reads, a=pes[-1], b=raw, relation=relation)]
 
 
 def _regions(exp: str, groups: Groups, summary: dict) -> Part:
@@ -415,18 +436,8 @@ def _dead(exp: str, groups: Groups, summary: dict) -> Part:
         epochs, series, "dead ReLUs (before the update)", "Dead units over training", panel_title="{}"
     )
     raws = [k for k in sorted(groups, key=encoding_rank) if encoding_rank(k)[0] == 0]
-    part.claims += _pairwise("dead units fall as the range widens: {a} > {b}", "dead_last", raws, ">", _never)
-    raw, pes = raw_and_encoded(list(groups))
-    if raw and pes:
-        part.claims.append(
-            Compare(
-                text=f"{raw} has more dead units than {pes[-1]}",
-                reads="dead_last",
-                a=raw,
-                b=pes[-1],
-                relation=">",
-            )
-        )
+    part.claims += _pairwise("dead units fall as the range widens: {a} > {b}", "dead_last", raws, ">")
+    part.claims += _top_pe_vs_raw(groups, "{raw} has more dead units than {pe}", "dead_last", "<")
     return part
 
 
@@ -443,20 +454,10 @@ def _norms(exp: str, groups: Groups, summary: dict) -> Part:
     part.figures["spectral_norms"] = figures.mean_std_curves(
         epochs, series, "spectral norm", "Spectral norms of the weights", panel_title="{}", logy=True
     )
-    raw, pes = raw_and_encoded(list(groups))
-    if raw and pes:
-        part.claims.append(
-            Compare(
-                text=f"PE does not need larger weights: {pes[-1]} < {raw} (norm product, end)",
-                reads="norm_product_last",
-                a=pes[-1],
-                b=raw,
-                relation="<",
-            )
-        )
-        part.claims += _pairwise(
-            "higher L needs smaller norms: {a} < {b}", "norm_product_last", pes[::-1], "<", _never
-        )
+    text = "PE does not need larger weights: {pe} < {raw} (norm product, end)"
+    part.claims += _top_pe_vs_raw(groups, text, "norm_product_last", "<")
+    _, pes = raw_and_encoded(list(groups))
+    part.claims += _pairwise("higher L needs smaller norms: {a} < {b}", "norm_product_last", pes[::-1], "<")
     return part
 
 
@@ -490,26 +491,15 @@ def _hyperplanes(exp: str, groups: Groups, summary: dict) -> Part:
     part.table = SeedTable.of(
         groups, {"hyperplane_deepest_first": _deepest(0), "hyperplane_deepest_last": _deepest(-1)}
     )
-    ordered = sorted(groups, key=encoding_rank)
-    if len(ordered) >= 2:
-        lo, hi = ordered[0], ordered[-1]
+    text = "deepest-layer hyperplanes are more positively aligned for {hi} than {lo} (end)"
+    if highest := _highest_vs_lowest(groups, text, "hyperplane_deepest_last"):
+        hi = highest[0].a
         part.claims += [
-            Compare(
-                text=f"deepest-layer hyperplanes are more positively aligned for {hi} than {lo} (end)",
-                reads="hyperplane_deepest_last",
-                a=hi,
-                b=lo,
-                relation=">",
-            ),
-            Compare(
-                text=f"{hi}: deepest-layer alignment grows over training",
-                reads="hyperplane_deepest_last",
-                a=hi,
-                b=hi,
-                reads_b="hyperplane_deepest_first",
-                relation=">",
-            ),
-        ]
+            *highest,
+            Compare(text=f"{hi}: deepest-layer alignment grows over training",
+                    reads="hyperplane_deepest_last", a=hi, b=hi, reads_b="hyperplane_deepest_first",
+                    relation=">"),
+        ]  # fmt: skip
     return part
 
 
@@ -559,24 +549,14 @@ def _boundary(exp: str, groups: Groups, summary: dict) -> Part:
     )
     rise = "boundary_rise_after_early_min"
     part.table = SeedTable.of(groups, {rise: lambda d: early_minimum_rise(d.get("boundary", "input_mean"))})
-    ordered = sorted(groups, key=encoding_rank)
-    if len(ordered) >= 2:
-        lo, hi = ordered[0], ordered[-1]
+    text = "the highest L has the widest regions at the end: {hi} > {lo}"
+    if highest := _highest_vs_lowest(groups, text, "boundary_input_mean_last"):
+        hi = highest[0].a
         part.claims += [
-            Compare(
-                text=f"the highest L has the widest regions at the end: {hi} > {lo}",
-                reads="boundary_input_mean_last",
-                a=hi,
-                b=lo,
-                relation=">",
-            ),
-            Level(
-                text=f"{hi}: regions widen after an early minimum (first half of training)",
-                reads=rise,
-                group=hi,
-                threshold="drift",
-            ),
-        ]
+            *highest,
+            Level(text=f"{hi}: regions widen after an early minimum (first half of training)", reads=rise,
+                  group=hi, threshold="drift"),
+        ]  # fmt: skip
     return part
 
 
@@ -604,17 +584,7 @@ def _bands(exp: str, groups: Groups, summary: dict) -> Part:
     )
     top = "top_band_rel_energy_last"
     part.table = SeedTable.of(groups, {top: lambda d: float(d.get("bands", "rel_energy")[-1, -1])})
-    raw, pes = raw_and_encoded(list(groups))
-    if raw and pes:
-        part.claims.append(
-            Compare(
-                text=f"highest band is learned better by {pes[-1]} than {raw}",
-                reads=top,
-                a=pes[-1],
-                b=raw,
-                relation="<",
-            )
-        )
+    part.claims += _top_pe_vs_raw(groups, "highest band is learned better by {pe} than {raw}", top, "<")
     return part
 
 
@@ -637,17 +607,9 @@ def _layer_hamming(exp: str, groups: Groups, summary: dict) -> Part:
     part.table = SeedTable.of(
         groups, {layer1: lambda d: float(d.get("hamming_random", "random_layer_mean")[-1, 0])}
     )
-    raw, pes = raw_and_encoded(list(groups))
-    if raw and pes:
-        part.claims.append(
-            Compare(
-                text=f"{pes[-1]} disperses inputs already in layer 1 (above {raw})",
-                reads=layer1,
-                a=pes[-1],
-                b=raw,
-                relation=">",
-            )
-        )
+    part.claims += _top_pe_vs_raw(
+        groups, "{pe} disperses inputs already in layer 1 (above {raw})", layer1, ">"
+    )
     return part
 
 
@@ -1058,7 +1020,7 @@ _X3_QUICK = Study2D(
     width=128,
     depth=4,
     train=TrainConfig(epochs=200),
-    probes=(HeldOutSpec(Schedule(every=10, last=True)), ConfusionSpec(Schedule(last=True), NATURAL_PAIRS)),
+    probes=(HeldOutSpec(Schedule(every=10, last=True)), ConfusionSpec(Schedule(last=True), X3_PAIRS)),
     held_out=True,
     jacobian_inputs=("raw01", "basic", "pe6", "pe8", "rff1", "rff10", "rff100"),
 )
