@@ -58,18 +58,21 @@ class SweepLine:
         return SweepKey(self.input, size, self.batch, self.dim)
 
     @property
-    def name(self) -> str:
-        """How claims name it: ``raw [0,1), full batch`` in 1D (two batch variants), ``raw [0,1)`` in 2D."""
+    def variant(self) -> str | None:
+        """``full batch`` or ``batch 128`` in 1D (X6 sweeps both); None in 2D (X6b trains one)."""
         if self.dim == 2:
-            return title(self.input)
-        return f"{title(self.input)}, {'full batch' if self.batch is None else f'batch {self.batch}'}"
+            return None
+        return "full batch" if self.batch is None else f"batch {self.batch}"
+
+    @property
+    def name(self) -> str:
+        """How claims name it: ``raw [0,1), full batch`` in 1D, ``raw [0,1)`` in 2D."""
+        return title(self.input) + (f", {self.variant}" if self.variant else "")
 
     @property
     def series(self) -> str:
         """How figures name it: ``raw [0,1) (full batch)`` in 1D, ``raw [0,1)`` in 2D."""
-        if self.dim == 2:
-            return title(self.input)
-        return f"{title(self.input)} ({'full batch' if self.batch is None else f'batch {self.batch}'})"
+        return title(self.input) + (f" ({self.variant})" if self.variant else "")
 
     def __str__(self) -> str:
         return self.name
@@ -300,7 +303,7 @@ def sweep_trend(
     table: SeedTable, text: str, reads: str, sweep: Sweep, rises: bool, unless: str | None = None
 ) -> Trend:
     """A per-seed :class:`~specbias.claims.Trend` over the sweep; not measurable for ``unless`` or
-    when the quantity does not change over the sweep in any seed ((:func:`unresolved`)."""
+    when the quantity does not change over the sweep in any seed (:func:`unresolved`)."""
     why = unless or unresolved(table, reads, sweep.keys)
     return Trend(text=text, reads=reads, over=sweep.keys, xs=sweep.xs, rises=rises, unless=why)
 
