@@ -18,11 +18,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from specbias.claims import AllOf, Claim, Compare, Flat, Level, RankCorrelation, SeedTable
-from specbias.claims import rank_corr as rank_corr  # TRANSITIONAL: exact.py imports it from here
 from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, parse_input
 from specbias.errors import ConfigError
 from specbias.experiments.analysis import Runs, group_label
-from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
+from specbias.experiments.base import Experiment, ExperimentResult, check_study
 from specbias.experiments.sweep import (
     Hits,
     Sweep,
@@ -342,15 +341,6 @@ def _record(
 
 
 # --------------------------------------------------------------------------- X6 claims
-
-
-def trend(claim: str, xs: Sequence[float], values: Sequence[float], rises: bool) -> Finding:
-    """TRANSITIONAL: study2d (E15) imports this old mean-based trend; delete it once it does not."""
-    rho, scale = rank_corr(xs, values), max(abs(values[0]), abs(values[-1]))
-    change, material = (values[-1] - values[0]) / scale if scale else 0.0, threshold("material").value
-    holds = (rho > 0 and change > material) if rises else (rho < 0 and change < -material)
-    series = ", ".join(f"{x}: {v:.3g}" for x, v in zip(xs, values))
-    return Finding(claim, bool(holds), f"ρ = {rho:+.2f}, change {change:+.1%}; {series}")
 
 
 _HIGH = "the high tones (upper half)"
