@@ -62,6 +62,8 @@ def test_judge_reaches_every_outcome_against_its_threshold():
     assert judge([0.2, 0.3], thr).outcome is INC  # two seeds: no interval
     assert judge([0.2, 0.3], thr).interval is None
     assert judge([np.nan], thr).outcome is N
+    partly = judge([0.2, 0.21, 0.19, np.inf], thr)
+    assert partly.outcome is H and partly.n == 3 and "1 seed(s) left out" in partly.reason
     assert judge([0.0, 0.01, 0.02], thr, above=False).outcome is H  # below the threshold
     assert judge([0.2, 0.21, 0.19], thr, above=False).outcome is C
 

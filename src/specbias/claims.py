@@ -176,12 +176,17 @@ def judge(samples: Iterable[float], thr: Threshold, above: bool = True) -> _Judg
     """Judge per-seed effects against ``thr``: holds when their 95 % t-interval lies above it (below
     when ``above`` is False), contradicted when it lies on the other side, else inconclusive."""
     x = np.asarray(list(samples), dtype=np.float64)
+    dropped = int(np.sum(~np.isfinite(x)))
     x = x[np.isfinite(x)]
     if x.size == 0:
         return _Judgement(Outcome.NOT_MEASURABLE, None, None, 0, "no finite per-seed effect")
     effect, n = float(x.mean()), int(x.size)
     interval = t_interval(x, threshold("confidence").value) if n >= threshold("min_seeds").value else None
-    return decide(effect, interval, n, thr, above)
+    j = decide(effect, interval, n, thr, above)
+    if dropped:  # say so: the verdict stands on fewer seeds than were run
+        note = f" ({dropped} seed(s) left out: their effect is not finite)"
+        j = _Judgement(j.outcome, j.effect, j.interval, j.n, j.reason + note)
+    return j
 
 
 def decide(
