@@ -20,6 +20,7 @@ from specbias.experiments.analysis import (
     one_thread,
     progress,
     seed_table,
+    start,
 )
 from specbias.runs import RunData
 
@@ -109,3 +110,13 @@ def test_one_thread_restores_the_thread_count():
     with one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_start_groups_in_the_given_order_and_judges_nothing_itself():
+    runs = [_run("pe6", s, 5.0) for s in range(2)] + [_run("raw01", s, 1.0, diverged=4) for s in range(2)]
+    groups, result = start("T", runs, labels=["raw01", "pe6", "absent"])
+    assert list(groups) == ["pe6"]  # raw01's runs all diverged
+    assert list(result.summary["inputs"]) == ["pe6", "raw01"] and result.findings == []
+    assert result.table.why_not("raw01") == "every run diverged (2 seeds)"
+    result.judge([Compare(text="c", reads="hamming_local", a="raw01", b="pe6", relation="<")])
+    assert result.findings[0].outcome is Outcome.NOT_MEASURABLE

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from specbias import figures
-from specbias.claims import Claim, Compare, Level, SeedTable, evaluate, rank_corr
+from specbias.claims import Claim, Compare, Level, SeedTable, rank_corr
 from specbias.experiments.base import ExperimentResult, Finding
 from specbias.metrics.spectrum import first_epoch_below
 from specbias.runs import RunConfig, RunData
@@ -46,6 +46,7 @@ class Part:
     findings: list[Finding | None] = field(default_factory=list)
     claims: list[Claim | None] = field(default_factory=list)
     table: SeedTable = field(default_factory=SeedTable)
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 PartFn = Callable[[str, Groups, dict], Part]
@@ -337,45 +338,65 @@ def hamming_part(exp: str, groups: Groups, summary: dict, probe: str = "hamming"
     return part
 
 
+def start(
+    exp: str,
+    runs: Runs,
+    key: Callable[[RunConfig], Hashable] = group_label,
+    labels: Sequence[Hashable] | None = None,
+) -> tuple[Groups, ExperimentResult]:
+    """The finished runs per group (in ``labels`` order; diverged runs dropped) and the result every
+    analysis starts from: loss rows, the per-group summary (``summary["inputs"]``, diverged runs
+    recorded) and the per-seed table (groups whose runs all diverged marked not measurable)."""
+    everything = by_group(runs, key)
+    order = list(everything) if labels is None else [k for k in labels if k in everything]
+    groups = {k: [d for d in everything[k] if d.meta["diverged_at"] is None] for k in order}
+    groups = {k: v for k, v in groups.items() if v}
+    values = seed_table(groups)
+    inputs = {k: input_summary(groups[k], values, k) if k in groups else {"seeds": 0} for k in everything}
+    for k, datas in everything.items():
+        diverged = [{"seed": d.meta["seed"], "epoch": d.meta["diverged_at"]} for d in datas
+                    if d.meta["diverged_at"] is not None]  # fmt: skip
+        if diverged:
+            inputs[k]["diverged"] = diverged
+        if k not in groups:
+            values.mark(k, f"every run diverged ({len(diverged)} seeds)")
+    result = ExperimentResult(
+        rows=loss_rows(exp, groups), arrays={}, figures={}, summary={"inputs": inputs}, table=values
+    )
+    return groups, result
+
+
+def add_part(result: ExperimentResult, part: Part) -> list[Claim | None]:
+    """Merge a part's rows, arrays, figures, per-seed values and summary into ``result``; its claims."""
+    result.rows.extend(part.rows)
+    result.arrays.update(part.arrays)
+    result.figures.update(part.figures)
+    result.table.update(part.table)
+    result.summary.update(part.summary)
+    claims = list(part.claims)
+    for f in part.findings:  # TRANSITIONAL: old parts put claims among their findings
+        (claims if isinstance(f, Claim) else result.findings).append(f)
+    return claims
+
+
 def make_analysis(
     exp: str,
     parts: Sequence[str],
     table: dict[str, PartFn],
     key: Callable[[RunConfig], Hashable] = group_label,
-    order: Callable[[Any], Sequence[str]] | None = None,
+    order: Callable[[Any], Sequence[Hashable]] | None = None,
 ) -> Callable[[Any, Runs], ExperimentResult]:
-    """An experiment's analysis: per-group summaries, diverged runs, then each part in turn."""
+    """An experiment's analysis: :func:`start`, then each part in turn, then its claims judged on the
+    per-seed table (complete once every part has added its values)."""
 
     def analyse(params: Any, runs: Runs) -> ExperimentResult:
-        everything = by_group(runs, key)
-        labels = list(order(params)) if order else list(everything)
-        groups = {
-            k: [d for d in everything[k] if d.meta["diverged_at"] is None] for k in labels if k in everything
-        }
-        groups = {k: v for k, v in groups.items() if v}
-        values = seed_table(groups)
-        inputs = {k: input_summary(groups[k], values, k) if k in groups else {"seeds": 0} for k in everything}
-        for k, datas in everything.items():
-            diverged = [{"seed": d.meta["seed"], "epoch": d.meta["diverged_at"]} for d in datas
-                        if d.meta["diverged_at"] is not None]  # fmt: skip
-            if diverged:
-                inputs[k]["diverged"] = diverged
-            if k not in groups:
-                values.mark(k, f"every run diverged ({len(diverged)} seeds)")
-        result = ExperimentResult(rows=loss_rows(exp, groups), arrays={}, figures={}, summary={})
-        claims: list[Claim | None] = []
-        for name in parts if groups else ():
-            part = table[name](exp, groups, inputs)
-            result.rows.extend(part.rows)
-            result.arrays.update(part.arrays)
-            result.figures.update(part.figures)
-            for f in part.findings:  # TRANSITIONAL: old parts put claims among their findings
-                (claims if isinstance(f, Claim) else result.findings).append(f)
-            values.update(part.table)
-            claims.extend(part.claims)
-        result.findings.extend(evaluate(claims, values))
-        result.table = values
-        result.summary = {"inputs": inputs}
+        groups, result = start(exp, runs, key, order(params) if order else None)
+        claims = [
+            c
+            for name in (parts if groups else ())
+            for c in add_part(result, table[name](exp, groups, result.summary["inputs"]))
+        ]
+        result.judge(claims)
         return result
 
     return analyse

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from specbias.claims import SeedTable, Verdict
+from specbias.claims import Claim, SeedTable, Verdict, evaluate
 from specbias.encodings import parse_input
 from specbias.errors import ConfigError
 from specbias.runs import RunConfig, RunData
@@ -65,6 +65,10 @@ class ExperimentResult:
     findings: list[Verdict | Finding] = field(default_factory=list)
     table: SeedTable = field(default_factory=SeedTable)
     """The per-seed values the claims were judged on."""
+
+    def judge(self, claims: Sequence[Claim | None]) -> None:
+        """Add the verdicts of ``claims`` on this result's per-seed table to its findings."""
+        self.findings.extend(evaluate(claims, self.table))
 
 
 @dataclass(frozen=True)
