@@ -23,9 +23,9 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from specbias import figures
-from specbias.claims import AllOf, Claim, Compare, Flat, Level, SeedTable, Trend, evaluate
+from specbias.claims import AllOf, Claim, Compare, Flat, Level, SeedTable, Trend
 from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, parse_input
-from specbias.experiments.analysis import Runs, by_group, make_analysis
+from specbias.experiments.analysis import Runs, start
 from specbias.experiments.base import ExperimentResult
 from specbias.metrics.spectrum import first_epoch_below
 from specbias.runs import RunConfig, RunData, signal_dim
@@ -137,24 +137,19 @@ class Sweep:
 # --------------------------------------------------------------------------- numbers
 
 
-def usable(runs: Runs, key: Callable[[RunConfig], Hashable] = SweepKey.of) -> dict[Any, list[RunData]]:
-    """Finished runs by group, sorted by seed, diverged ones left out (as :func:`make_analysis` does)."""
-    return {k: [d for d in v if d.meta["diverged_at"] is None] for k, v in by_group(runs, key).items()}
-
-
 def begin(
     exp: str, params: Any, runs: Runs, key: Callable[[RunConfig], Hashable], order: Callable[[Any], Sequence]
 ) -> tuple[ExperimentResult, dict[Any, list[RunData]]]:
-    """The shared analysis (per-group summary, headline seed table, diverged runs) and the finished
-    runs by group."""
-    result = make_analysis(exp, (), {}, key=key, order=order)(params, runs)
-    return result, usable(runs, key)
+    """The shared start (per-group summary, headline seed table, diverged runs) and the finished runs
+    by group."""
+    groups, result = start(exp, runs, key, order(params))
+    return result, groups
 
 
 def finish(result: ExperimentResult, values: SeedTable, claims: Sequence[Claim | None]) -> ExperimentResult:
     """Judge ``claims`` on the headline table completed by ``values``; name the groups in the summary."""
     result.table.update(values)
-    result.findings += evaluate(claims, result.table)
+    result.judge(claims)
     result.summary["inputs"] = {str(k): v for k, v in result.summary["inputs"].items()}
     return result
 
