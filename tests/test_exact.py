@@ -1,5 +1,6 @@
-"""E13, E14, X4: reference parameters, shared training, the windowed measures against loops, findings
-that are computed and can fail, and each experiment end to end on tiny settings."""
+"""E13, E14, X4: reference parameters, shared training, the windowed measures against loops, the claims
+judged on per-seed tables (each outcome reached, both ways), and each experiment end to end on tiny
+settings."""
 
 from __future__ import annotations
 
@@ -9,28 +10,40 @@ import json
 import numpy as np
 import pytest
 
+from specbias.claims import Outcome, SeedTable, Verdict, evaluate, rank_corr
 from specbias.cli import main
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
-from specbias.experiments.density import rank_corr
 from specbias.experiments.exact import (
     E13_PAPER,
     E13_QUICK,
     E14_PAPER,
-    FINE_SHARE,
-    LARGE_SHARE,
+    E14_QUICK,
+    SLICES,
     SNAPSHOTS,
     X4_PAPER,
+    X4_QUICK,
     RegionGeometry,
     Spatial,
-    _radius_findings,
-    _section_findings,
-    _spatial_findings,
+    SpatialKey,
+    analyse_sections,
     local_rel_error,
     partial_rank_corr,
+    radius_claims,
+    radius_values,
+    section_claims,
+    section_q,
+    spatial_claims,
+    spatial_values,
     window_means,
 )
 from specbias.pipeline import Planned, execute, plan
+from specbias.runs import RunData
+from specbias.signals import Burst, Chirp
+from specbias.thresholds import threshold
+
+H, C, INC, N = Outcome.HOLDS, Outcome.CONTRADICTED, Outcome.INCONCLUSIVE, Outcome.NOT_MEASURABLE
+SEEDS = (0, 1, 2)
 
 
 def _keys(exp_id: str, seeds: int = 1, profile: str = "quick") -> set[str]:
@@ -55,9 +68,13 @@ def test_paper_profiles_follow_the_spec():
     assert s.probes == (SNAPSHOTS,) and not SNAPSHOTS.before_update
     assert SNAPSHOTS.schedule.epochs(2500) == [0, 2499]  # after 1 epoch and after 2,500 (spec §1.9)
     assert E13_PAPER.samples == 1000
-    assert E14_PAPER.study.inputs == ("pe4", "pe16") and E14_PAPER.study.seeds == 1
+    assert E14_PAPER.study.inputs == ("pe4", "pe16") and E14_PAPER.study.seeds == 3
     assert E14_PAPER.section_size == 512
     assert {s.n for s in X4_PAPER.signals} == {2048} and (X4_PAPER.width, X4_PAPER.depth) == (128, 4)
+
+
+def test_quick_profiles_have_three_seeds():
+    assert E13_QUICK.seeds == E14_QUICK.seeds == X4_QUICK.seeds == 3
 
 
 def test_e14_trains_nothing_e13_does_not():
@@ -77,24 +94,101 @@ def test_window_measures_match_loops():
     assert np.allclose(local_rel_error(t, np.zeros(300), y, centres, w), 1.0)
 
 
-def test_spatial_findings_are_computed_and_can_fail():
-    freq = np.linspace(5, 70, 20)
-    follows = {"density": np.stack([np.ones(20), 2 * freq]), "error": np.stack([np.ones(20), 1 / freq]),
-               "counts": np.array([[100.0, 150, 150, 0], [100, 300, 300, 0]])}  # fmt: skip
-    against = {"density": np.stack([freq, 1 / freq]), "error": np.stack([np.ones(20), freq]),
-               "counts": np.array([[100.0, 100, 100, 0], [100, 100, 100, 0]])}  # fmt: skip
-    good = _spatial_findings("chirp", freq, {"raw01": against, "pe3": follows}, 1024)
-    verdict = {f.claim: f.holds for f in good}
-    assert verdict["pe3 on the chirp: training concentrates regions where the local frequency is high"]
-    assert not verdict["raw01 on the chirp: training concentrates regions where the local frequency is high"]
-    assert verdict["raw01 on the chirp: spectral bias is local (the error grows with the local frequency)"]
-    assert verdict["on the chirp, pe3 fits the highest-frequency quarter better than raw01"]
-    assert verdict["on the chirp, the 1024-point grid misses regions of pe3 at the end (exact > grid)"]
-    swapped = {
-        f.claim: f.holds for f in _spatial_findings("chirp", freq, {"raw01": follows, "pe3": against}, 1024)
+def _outcomes(claims, table: SeedTable) -> dict[str, Outcome]:
+    return {v.claim: v.outcome for v in evaluate(claims, table)}
+
+
+# --------------------------------------------------------------------------- X4 claims
+
+FREQ = np.linspace(5, 70, 24)
+CHIRP = Spatial(signals=(Chirp(n=1024),), inputs=("raw01", "pe3"))
+
+
+def _run(
+    start: np.ndarray, end: np.ndarray, error: np.ndarray, exact: float = 300.0, grid: float = 100.0
+) -> dict[str, np.ndarray]:
+    """What :func:`run_spatial` measures, at two snapshots: density at each, the error at the end, and
+    the grid and exact counts."""
+    counts = np.array([[grid, exact, exact, 0.0]] * 2)
+    return {
+        "density": np.stack([start, end]),
+        "error": np.stack([np.ones_like(error), error]),
+        "counts": counts,
     }
-    assert not swapped["on the chirp, pe3 fits the highest-frequency quarter better than raw01"]
-    assert not swapped["on the chirp, the 1024-point grid misses regions of pe3 at the end (exact > grid)"]
+
+
+def _follows(seed: int) -> dict[str, np.ndarray]:
+    """Regions move to the high local frequencies, and where a window has more regions for its
+    frequency its error is lower."""
+    rng = np.random.default_rng(seed)
+    spread = rng.uniform(0.5, 1.5, FREQ.size)
+    return _run(rng.uniform(1, 2, FREQ.size), 2 * FREQ * spread, 0.1 / spread, exact=300 + seed)
+
+
+def _against(seed: int) -> dict[str, np.ndarray]:
+    """Regions leave the high frequencies; the error grows with the local frequency (spectral bias) and,
+    at equal frequency, with the regions; the grid sees every region."""
+    spread = np.random.default_rng(10 + seed).uniform(0.5, 1.5, FREQ.size)
+    return _run(FREQ, spread / FREQ, FREQ / 70 * spread, exact=100 + seed, grid=100 + seed)
+
+
+def _spatial_table(runs: dict[str, object], seeds=SEEDS, kind: str = "chirp") -> SeedTable:
+    table = SeedTable()
+    for label, make in runs.items():
+        for seed in seeds:
+            for quantity, value in spatial_values(make(seed), FREQ).items():
+                table.add(SpatialKey(kind, label), quantity, seed, value)
+    return table
+
+
+def test_spatial_claims_hold_and_are_contradicted():
+    found = _outcomes(spatial_claims(CHIRP), _spatial_table({"raw01": _against, "pe3": _follows}))
+    assert found == {
+        "raw01 on the chirp: training concentrates regions where the local frequency is high": C,
+        "raw01 on the chirp: local convergence follows the regions (more regions per local period, lower "
+        "error, at equal local frequency)": C,
+        "pe3 on the chirp: training concentrates regions where the local frequency is high": H,
+        "pe3 on the chirp: local convergence follows the regions (more regions per local period, lower "
+        "error, at equal local frequency)": H,
+        "raw01 on the chirp: spectral bias is local (the error grows with the local frequency)": H,
+        "on the chirp, pe3 fits the highest-frequency quarter better than raw01": H,
+        "on the chirp, the 1024-point grid misses regions of pe3 at the end (exact > grid)": H,
+    }
+    swapped = _outcomes(spatial_claims(CHIRP), _spatial_table({"raw01": _follows, "pe3": _against}))
+    assert swapped["on the chirp, pe3 fits the highest-frequency quarter better than raw01"] == C
+    assert swapped["on the chirp, the 1024-point grid misses regions of pe3 at the end (exact > grid)"] == C
+
+
+def test_spatial_claims_per_signal_and_unmeasurable_or_inconclusive():
+    """Both signals get their claims; regions spread evenly at the end (a constant density: no rank
+    correlation exists) are not measurable; a single seed is inconclusive."""
+    both = Spatial(signals=(Chirp(n=512), Burst(n=512)), inputs=("raw01", "pe3"))
+    even = lambda seed: _run(FREQ, np.full(FREQ.size, 40.0), FREQ / 70)  # noqa: E731
+    table = _spatial_table({"raw01": even, "pe3": _follows}, kind="burst")
+    table.update(_spatial_table({"raw01": _against, "pe3": _follows}, seeds=(0,)))
+    found = _outcomes(spatial_claims(both), table)
+    assert len(found) == 14
+    assert found["raw01 on the burst: training concentrates regions where the local frequency is high"] == N
+    assert found["pe3 on the burst: training concentrates regions where the local frequency is high"] == H
+    assert found["pe3 on the chirp: training concentrates regions where the local frequency is high"] == INC
+    assert found["on the chirp, the 512-point grid misses regions of pe3 at the end (exact > grid)"] == INC
+
+
+def test_convergence_follows_regions_needs_more_than_the_local_frequency():
+    """Evenly spread regions and an error that grows with the local frequency make regions per local
+    period and the error anti-correlated, but convergence does not follow the regions there (the partial
+    ρ at equal local frequency is near 0: contradicted over eight seeds); an error set by the regions per
+    period, at any frequency, does follow them."""
+
+    def even(seed: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(100 + seed)
+        return _run(FREQ, 40 + rng.uniform(-1, 1, FREQ.size), FREQ / 70 * rng.uniform(0.7, 1.3, FREQ.size))
+
+    assert rank_corr(40 / FREQ, FREQ / 70) == pytest.approx(-1)
+    table = _spatial_table({"raw01": even, "pe3": _follows}, seeds=range(8))
+    claims = [c for c in spatial_claims(CHIRP) if "local convergence follows the regions" in c.text]
+    found = {text.split(":")[0]: outcome for text, outcome in _outcomes(claims, table).items()}
+    assert found == {"raw01 on the chirp": C, "pe3 on the chirp": H}
 
 
 def _ranks(v):
@@ -115,81 +209,98 @@ def test_partial_rank_corr_is_the_correlation_of_rank_residuals():
         x, y = z + rng.normal(size=40), -z + rng.normal(size=40) + 0.5 * rng.normal(size=40)
         want = np.corrcoef(_rank_residual(x, z), _rank_residual(y, z))[0, 1]
         assert partial_rank_corr(x, y, z) == pytest.approx(want, abs=1e-10)
+        assert partial_rank_corr(x, -y, z) == pytest.approx(-want, abs=1e-10)
     assert np.isnan(partial_rank_corr(2 * z, y, z))  # x is a function of z: nothing left
+    assert np.isnan(partial_rank_corr(np.ones(40), y, z))  # a constant series has no rank correlation
+    assert partial_rank_corr(x, y, np.ones(40)) == pytest.approx(rank_corr(x, y))  # nothing to hold fixed
 
 
-def test_convergence_follows_regions_needs_more_than_the_local_frequency():
-    """Evenly spread regions and an error that grows with the local frequency make regions per local
-    period and the error anti-correlated, but convergence does not follow the regions there; an error
-    set by the regions per period (at any frequency) does."""
-    freq = np.linspace(5, 70, 24)
-    spread = np.random.default_rng(1).uniform(0.5, 1.5, 24)
-    counts = np.array([[100.0, 150, 150, 0], [100, 300, 300, 0]])
-    even = {"density": np.stack([np.full(24, 40.0)] * 2), "error": np.stack([np.ones(24), freq / 70]),
-            "counts": counts}  # fmt: skip
-    assert rank_corr(even["density"][-1] / freq, even["error"][-1]) == pytest.approx(-1)
-    by_regions = {"density": np.stack([np.full(24, 40.0), 2 * freq * spread]),
-                  "error": np.stack([np.ones(24), 1 / spread]), "counts": counts}  # fmt: skip
-    verdict = {
-        f.claim.split(": ")[0]: f.holds
-        for f in _spatial_findings("chirp", freq, {"raw01": even, "pe3": by_regions}, 1024)
-        if "local convergence follows the regions" in f.claim
-    }
-    assert verdict == {"raw01 on the chirp": False, "pe3 on the chirp": True}
+# --------------------------------------------------------------------------- E14 claims
 
 
-def test_section_findings_are_computed_and_can_fail():
-    kinds = ("low/first", "low/all", "high/first", "high/all")
-    fine = dict.fromkeys(kinds, FINE_SHARE / 2)
-    coarse = dict.fromkeys(kinds, 2 * LARGE_SHARE)
-    hidden = {k: dict.fromkeys(kinds, 5.0) for k in ("pe4", "pe16")}
-    holds = [f.holds for f in _section_findings({"pe4": fine, "pe16": coarse}, hidden, ["pe4", "pe16"], 64)]
-    assert holds == [True, True, True, True]
-    hidden["pe16"]["high/all"] = 0.0
-    fails = [f.holds for f in _section_findings({"pe4": coarse, "pe16": fine}, hidden, ["pe4", "pe16"], 64)]
-    assert fails == [False, False, False, False]
+def _section_table(shares: dict[str, float], exact_over_grid: float = 1.5) -> SeedTable:
+    table = SeedTable()
+    for label, share in shares.items():
+        for seed in SEEDS:
+            for which in SLICES:
+                kind = f"{which}/all"
+                table.add(label, section_q("largest share", kind), seed, share * (1 + 0.02 * seed))
+                missed = 1 - 1 / (exact_over_grid * (1 + 0.01 * seed))
+                table.add(label, section_q("missed share", kind), seed, missed)
+    return table
 
 
-def _radius_summary(medians: dict[str, tuple[float, float]], tail: tuple[float, float] = (1.5, 1.5)) -> dict:
-    """Checkpoints "a" and "b"; ``tail``: the 90th percentile over the median at each."""
-
-    def stats(m: float, t: float) -> dict:
-        return {"median": m, "iqr": m / 4, "q90": t * m, "mean": m, "q10": m / 2}
-
-    return {
-        label: {
-            "radius": {
-                kind: {"a": stats(m0, tail[0]), "b": stats(m1, tail[1])}
-                for kind in ("first/off", "first/on", "all/off")
-            }
-        }
-        for label, (m0, m1) in medians.items()
-    }
+def test_section_claims_hold_and_are_contradicted():
+    fine, coarse = threshold("fine_share").value / 2, 2 * threshold("large_share").value
+    claims = section_claims(["pe4", "pe16"], 64)
+    holds = [v.outcome for v in evaluate(claims, _section_table({"pe4": fine, "pe16": coarse}))]
+    assert holds == [H, H, H, H]
+    fails = [v.outcome for v in evaluate(claims, _section_table({"pe4": coarse, "pe16": fine}, 1.0))]
+    assert fails == [C, C, C, C]
+    assert [v.outcome for v in evaluate(claims, _section_table({"pe4": fine, "pe16": fine}))] == [H, C, C, H]
 
 
-def test_radius_findings_are_computed_and_can_fail():
-    grows = _radius_summary({"pe4": (0.1, 0.1), "pe8": (0.2, 0.205)})
-    verdict = {f.claim.split(" (")[0]: f.holds for f in _radius_findings(grows, ["pe4", "pe8"], "a", "b")}
-    assert verdict["the typical first-layer radius increases with L"]
-    assert verdict["first-layer radii barely change with training"]
-    shrinks = _radius_summary({"pe4": (0.3, 0.1), "pe8": (0.2, 0.1)})
-    results = _radius_findings(shrinks, ["pe4", "pe8"], "a", "b")
-    assert not any(f.holds for f in results)
-    single = _radius_findings(grows, ["pe8"], "a", "a")  # one input, one checkpoint: nothing to compare
-    assert single == []
+def test_sections_of_runs_that_all_diverged_are_not_measurable():
+    """No section is computed; every claim reports why, none says 'contradicted'."""
+    cfgs = E14_QUICK.runs(3)
+    runs = [(c, RunData({"train/loss": np.ones(3)}, {"seed": c.seed, "diverged_at": 2, "key": c.key()}))
+            for c in cfgs]  # fmt: skip
+    result = analyse_sections(E14_QUICK, runs)
+    assert [v.outcome for v in result.findings] == [N] * 4
+    assert all("every run diverged" in v.reason for v in result.findings)
+    assert result.summary["inputs"]["pe8"]["diverged"][0] == {"seed": 0, "epoch": 2}
+
+
+# --------------------------------------------------------------------------- E13 claims
+
+KINDS = ("first/off", "first/on", "all/off", "all/on")
+
+
+def _radii(seed: int, median: float, change: float = 1.0, tail: float = 1.0) -> dict[str, np.ndarray]:
+    """Radii of every kind at two checkpoints: log-normal around ``median``; at the end every radius is
+    scaled by ``change`` and the upper half stretched ``tail`` times further from the median."""
+    base = median * np.exp(0.2 * np.random.default_rng(seed).standard_normal(400))
+    mid = np.median(base)
+    end = change * np.where(base > mid, mid + tail * (base - mid), base)
+    return dict.fromkeys(KINDS, np.stack([base, end]))
+
+
+def _radius_table(medians: dict[str, float], **change) -> SeedTable:
+    table = SeedTable()
+    for label, median in medians.items():
+        for seed in SEEDS:
+            for quantity, value in radius_values(_radii(seed, median, **change)).items():
+                table.add(label, quantity, seed, value)
+    return table
+
+
+GROWS = {"pe4": 0.05, "pe8": 0.08, "pe12": 0.13}
+
+
+def test_radius_claims_hold_and_are_contradicted():
+    labels = list(GROWS)
+    found = [v.outcome for v in evaluate(radius_claims(labels, 100), _radius_table(GROWS, tail=1.5))]
+    # median and IQR rise with L (every kind); barely changes; heavier tail; the medians stay put
+    assert found == [H, H, H, H, H, H, C]
+    shrinks = _radius_table(dict(zip(labels, reversed(GROWS.values()))), change=0.7)
+    assert [v.outcome for v in evaluate(radius_claims(labels, 100), shrinks)] == [C, C, C, C, C, C, C]
+    one_epoch = evaluate(radius_claims(labels, 1), _radius_table(GROWS))
+    assert [v.outcome for v in one_epoch[-3:]] == [N, N, N]
+    assert radius_claims(["pe8"], 100)[0].text.startswith("first-layer radii barely change")
 
 
 def test_heavier_tail_is_a_change_of_shape_not_of_scale():
     """Every radius 5 % larger moves the 90th percentile but leaves the tail's weight as it was; a 90th
     percentile further from an unchanged median is a heavier tail."""
 
-    def heavier(summary: dict) -> bool:
-        found = _radius_findings(summary, ["pe4", "pe8"], "a", "b")
-        return next(f.holds for f in found if f.claim.startswith("after training the right tail"))
+    def heavier(**change) -> Outcome:
+        claims = radius_claims(list(GROWS), 100)
+        tail = next(c for c in claims if c.text.startswith("after training the right tail"))
+        return tail.evaluate(_radius_table(GROWS, **change)).outcome
 
-    assert not heavier(_radius_summary({"pe4": (0.1, 0.105), "pe8": (0.2, 0.21)}))
-    assert heavier(_radius_summary({"pe4": (0.1, 0.1), "pe8": (0.2, 0.2)}, tail=(1.5, 1.6)))
-    assert not heavier(_radius_summary({"pe4": (0.1, 0.1), "pe8": (0.2, 0.22)}, tail=(1.5, 1.4)))
+    assert heavier(change=1.05) == C
+    assert heavier(tail=1.6) == H
+    assert heavier(tail=0.7) == C
 
 
 def test_bad_parameters_raise_config_error():
@@ -212,7 +323,7 @@ def _tiny(exp_id: str, tmp_path, **changes) -> dict:
     params = dataclasses.replace(planned.params, **changes)
     tiny = Planned(planned.experiment, "quick", params, 1, planned.configs)
     [(_, result, path)] = execute([tiny], tmp_path, workers=1, progress=False)
-    assert all(isinstance(f.holds, bool) for f in result.findings)
+    assert all(isinstance(f, Verdict) for f in result.findings)
     return json.loads((path / "summary.json").read_text())
 
 

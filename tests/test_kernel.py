@@ -1,6 +1,7 @@
 """X5 (theory vs observed): the GD step from Θ₀, the prediction against the real network at small η
 (the loss-scaling convention), the kernel view of a finished run against slow references, the
-helpers, findings that are computed and can fail, and the experiment end to end."""
+helpers, the claims judged on per-seed tables (each outcome reached, both ways), and the experiment
+end to end."""
 
 from __future__ import annotations
 
@@ -13,25 +14,31 @@ import numpy as np
 import pytest
 import torch
 
+from specbias.claims import Outcome, SeedTable, evaluate
 from specbias.cli import main
 from specbias.encodings import Raw
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS
 from specbias.experiments.kernel import (
     _OPT_TITLE,
-    DEPARTURE_TOL,
+    ADAM_DELAY,
+    DEPARTURE,
     EQUIVALENT_CAP,
+    OPTIMISERS,
     X5_PAPER,
     X5_QUICK,
     InputView,
+    KernelGroup,
     KernelStudy,
     Trajectory,
     drift_figure,
+    first_index_above,
     first_step_above,
     halves,
     init_kernel_figure,
     initial_network,
-    kernel_findings,
+    kernel_claims,
+    kernel_values,
     lineup_figure,
     overlay_figure,
     relative_to_first,
@@ -82,7 +89,12 @@ def test_registered_with_the_issue_settings():
     assert p.inputs == ("raw01", "raw11", "pe3", "pe6", "rff10")
     assert (p.signal.n, p.width, p.depth, p.seeds) == (2048, 128, 4, 5)
     assert (p.adam.optimizer, p.adam.lr, p.adam.epochs, p.adam.batch_size) == ("adam", 1e-3, 500, None)
-    assert X5_QUICK.seeds == 1 and X5_QUICK.gd_steps <= 2000 and X5_QUICK.signal.n <= 2048
+    assert (
+        X5_QUICK.seeds == 3
+        and X5_QUICK.inputs == ("raw01", "pe3", "pe6")
+        and X5_QUICK.gd_steps <= 2000
+        and X5_QUICK.signal.n <= 2048
+    )
     keys = [c.key() for c in TINY.runs(2)]
     assert len(keys) == len(set(keys)) == 8
 
@@ -202,6 +214,7 @@ def test_helpers_against_brute_force():
         tol = rng.random()
         loop = next((int(s) for s, v in zip(steps, values) if v > tol), None)
         assert first_step_above(steps, values, tol) == loop
+        assert first_index_above(values, tol) == next((i for i, v in enumerate(values) if v > tol), None)
     assert first_step_above(steps, np.array([np.nan, 0.2, 0.9, 0.1, 0.0]), 0.5) == 5
     series = rng.random((3, 6)) + 0.1
     expected = [[abs(v / row[0] - 1) for v in row] for row in series]
@@ -211,44 +224,118 @@ def test_helpers_against_brute_force():
     assert (low, high) == (3.0, 10.0)
 
 
-def _entry(dep, drift=None, pattern=None, high=(0.1, 0.5), low=(0.9, 0.8), drift_last=1.0):
+H, C, INC, N = Outcome.HOLDS, Outcome.CONTRADICTED, Outcome.INCONCLUSIVE, Outcome.NOT_MEASURABLE
+STEPS = np.array([1, 3, 10, 30, 100, 300, 600])
+THREE = KernelStudy(inputs=("raw01", "pe6", "rff10"), seeds=3)
+
+
+def _traj(
+    gap: float,
+    depart_at: int | None,
+    pattern_at: int,
+    seed: int,
+    faster: bool = True,
+    last: int = 600,
+    kernel: float = 1.0,
+) -> Trajectory:
+    """A run whose prediction gap ``D`` is ``gap`` from checkpoint ``depart_at`` on (below the departure
+    tolerance before; never when None), whose patterns change by 0.5 and kernel drifts by ``kernel``/2 from
+    checkpoint ``pattern_at`` on, and whose measured error is ``D`` below the prediction on the high tones
+    and ``D`` above on the low tones (``faster``; the other way round when False). ``seed`` jitters every
+    value by a percent."""
+    steps = np.unique(np.minimum(STEPS, last))
+    j, jitter = steps.size, 1 + 0.01 * seed
+    d = np.full(j, 0.01 * jitter)
+    if depart_at is not None:
+        d[depart_at:] = gap * jitter
+    change = np.where(np.arange(j) >= pattern_at, 0.5 * jitter, 0.0)
+    predicted = np.full((j, 4), 0.9)
+    sign = np.array([1.0, 1.0, -1.0, -1.0]) * (1 if faster else -1)
+    return Trajectory(
+        steps=steps,
+        measured=predicted + sign * d[:, None],
+        predicted=predicted,
+        eta=0.1,
+        eta_fraction=0.1,
+        eta_equivalent=0.1,
+        drift=kernel * change + 0.01,
+        subspace=change,
+        eig_growth=1 + change,
+        regions=100 * (1 + change),
+        hamming=np.ones(j),
+        eigvals0=np.linspace(2, 1, 8),
+        modes0=np.zeros((8, 4)),
+        alignment0=np.linspace(0, 1, 8),
+    )
+
+
+def _table(runs: dict[KernelGroup, object], seeds=(0, 1, 2)) -> SeedTable:
+    return kernel_values({k: {s: make(s) for s in seeds} for k, make in runs.items()})
+
+
+def _paper(opt: str = "gd") -> dict[KernelGroup, object]:
+    """The paper's picture: raw input's prediction holds while its patterns change; the encoded inputs
+    depart after their kernel drifted, and fit the high tones faster than predicted; Adam departs first."""
+    last, at = (600, 3) if opt == "gd" else (500, 2)
     return {
-        "departure_step": dep,
-        "drift_step": drift,
-        "pattern_step": pattern,
-        "measured_high_last": high[0],
-        "predicted_high_last": high[1],
-        "measured_low_last": low[0],
-        "predicted_low_last": low[1],
-        "ntk_drift_last": drift_last,
-        "ntk_subspace_change_last": 0.3,
+        KernelGroup(opt, "raw01"): lambda s: _traj(0.3, None, 1, s, faster=False, last=last, kernel=4),
+        KernelGroup(opt, "pe6"): lambda s: _traj(0.3, at, at - 1, s, last=last),
+        KernelGroup(opt, "rff10"): lambda s: _traj(0.3, at, 1, s, last=last),
     }
 
 
-def _findings(table) -> dict[str, bool]:
-    return {f.claim.split(" (")[0].split(":")[0]: f.holds for f in kernel_findings(table)}
+def _found(table: SeedTable, params: KernelStudy = THREE) -> dict[str, Outcome]:
+    return {v.claim.split(" (")[0].split(":")[0]: v.outcome for v in evaluate(kernel_claims(params), table)}
 
 
-def test_findings_are_computed_and_can_fail():
+def test_claims_hold_on_the_papers_picture():
+    found = _found(_table({**_paper("gd"), **_paper("adam")}))
+    assert len(found) == 9 and set(found.values()) == {H}, found
+
+
+def test_claims_are_contradicted_by_the_opposite_picture():
+    """Every input departs (raw01 first, with no kernel drift or pattern change by then), the encoded
+    inputs end above the prediction, raw01 ends below it, and Adam departs later than GD."""
     gd = {
-        "raw01": _entry(None, pattern=2, drift_last=5.0),
-        "pe6": _entry(100, drift=40, pattern=80, drift_last=2.0),
-        "rff10": _entry(50, drift=20, pattern=50),
+        KernelGroup("gd", "raw01"): lambda s: _traj(0.3, 0, 5, s, faster=False),
+        KernelGroup("gd", "pe6"): lambda s: _traj(0.3, 4, 5, s, faster=False),
+        KernelGroup("gd", "rff10"): lambda s: _traj(0.3, 4, 5, s, faster=False),
     }
-    adam = {"raw01": _entry(300), "pe6": _entry(30), "rff10": _entry(10)}
-    good = _findings({"gd": gd, "adam": adam})
-    assert len(good) == 9 and all(good.values()), good
-    bad_gd = {
-        "raw01": _entry(10, pattern=20, low=(0.5, 0.9), drift_last=1.0),
-        "pe6": _entry(None, drift=40, high=(0.6, 0.5), drift_last=2.0),
-        "rff10": _entry(None, drift=60, pattern=None),
+    adam = {KernelGroup("adam", k.input): lambda s: _traj(0.3, 5, 5, s, last=500) for k in gd}
+    found = _found(_table({**gd, **adam}))
+    assert found.pop("Θ₀ does not capture the real GD dynamics") == H  # every input departs
+    assert set(found.values()) == {C}, found
+
+
+def test_claims_without_a_departure_or_with_too_few_seeds():
+    """No prediction departs: the claims about what happened by the departure are not measurable (never
+    contradicted), 'most inputs depart' is contradicted, equal hold times do not separate the inputs;
+    two seeds form no interval."""
+    never = {
+        KernelGroup(opt, lb): lambda s: _traj(0.3, None, 1, s) for opt in OPTIMISERS for lb in THREE.inputs
     }
-    bad = _findings({"gd": bad_gd, "adam": {"raw01": _entry(None), "pe6": _entry(30), "rff10": _entry(10)}})
-    assert not any(bad.values()), bad
-    assert kernel_findings({}) == []
-    lone = kernel_findings({"gd": {"pe6": _entry(None)}})
-    assert [f.holds for f in lone[:3]] == [False, False, False]
-    assert "not measurable" in lone[1].detail
+    found = _found(_table(never))
+    assert found["Θ₀ does not capture the real GD dynamics"] == C
+    for claim in ("where the GD prediction departs, the NTK has drifted by more than 10% by then",
+                  "where the GD prediction departs, the activation patterns"):  # fmt: skip
+        assert found[claim] == N
+    assert found["the kernel prediction holds longer for raw01 than for pe6"] == N
+    verdicts = evaluate(kernel_claims(THREE), _table(never))
+    assert "departs for no input" in verdicts[1].reason
+    two = _found(_table({**_paper("gd"), **_paper("adam")}, seeds=(0, 1)))
+    assert set(two.values()) == {INC}, two
+
+
+def test_adam_delay_uses_the_shorter_budget():
+    """GD departing at step 300 of 600 and Adam never within its 500 steps: Adam holds to 500, 67 %
+    longer; neither departing: no delay."""
+    gd, adam = _traj(0.3, 5, 1, 0), _traj(0.3, None, 1, 0, last=500)
+    table = kernel_values({KernelGroup("gd", "pe6"): {0: gd}, KernelGroup("adam", "pe6"): {0: adam}})
+    assert table.get(KernelGroup("adam", "pe6"), ADAM_DELAY) == {0: pytest.approx(200 / 300)}
+    never = kernel_values(
+        {KernelGroup("gd", "pe6"): {0: _traj(0.3, None, 1, 0)}, KernelGroup("adam", "pe6"): {0: adam}}
+    )
+    assert never.get(KernelGroup("adam", "pe6"), ADAM_DELAY) == {0: 0.0}
 
 
 def _fake_trajectory(steps: np.ndarray, n: int = 32, tones: int = 4) -> Trajectory:
@@ -282,14 +369,15 @@ def test_figures_keep_titles_inside_and_step_labels_apart(last):
     figure and the step-axis tick labels do not overlap (a run of 8 steps used to draw 2×10⁰, 3×10⁰,
     4×10⁰ on top of each other and the Adam title ran off both edges)."""
     steps = np.unique(np.geomspace(1, last, 14).astype(int))
-    views = {"adam/pe6": InputView([_fake_trajectory(steps)]), "gd/pe6": InputView([_fake_trajectory(steps)])}
-    entries = {"adam/pe6": {"departure_step": int(steps[2])}, "gd/pe6": {"departure_step": None}}
-    one = {"adam/pe6": views["adam/pe6"]}
+    adam, gd = KernelGroup("adam", "pe6"), KernelGroup("gd", "pe6")
+    views = {adam: InputView([_fake_trajectory(steps)]), gd: InputView([_fake_trajectory(steps)])}
+    entries = {adam: {"departure_step": int(steps[2])}, gd: {"departure_step": None}}
+    one = {adam: views[adam]}
     figs = [
         overlay_figure(one, entries, np.array([3, 7, 12, 20]), _OPT_TITLE["adam"]),
         lineup_figure(one, entries, _OPT_TITLE["adam"]),
         drift_figure(views),
-        init_kernel_figure({"gd/pe6": views["gd/pe6"]}, np.linspace(0, 1, 32)),
+        init_kernel_figure({gd: views[gd]}, np.linspace(0, 1, 32)),
     ]
     for fig in figs:
         fig.canvas.draw()
@@ -343,10 +431,13 @@ def test_x5_end_to_end(tmp_path):
             assert entry["steps"] == 8 and entry["seeds"] == 1
             assert {"departure_step", "drift_step", "pattern_step", "ntk_drift_last"} <= set(entry)
     assert summary["kernel"]["gd"]["pe6"]["eta_fraction_of_limit"] == pytest.approx(0.1, rel=1e-2)
-    assert summary["tolerances"]["departure"] == DEPARTURE_TOL
-    assert summary["findings"]
+    assert summary["tolerances"]["departure"] == DEPARTURE
+    assert len(summary["findings"]) == 9
     for finding in summary["findings"]:
-        assert isinstance(finding["holds"], bool) and finding["detail"]
+        assert finding["verdict"] in {o.value for o in Outcome} and finding["holds"] == (
+            finding["verdict"] == "holds"
+        )
+        assert finding["verdict"] == "not measurable" or finding["detail"]
     names = {p.name for p in (tmp_path / "X5/figures").glob("*.png")}
     assert names == {
         "gd_prediction_vs_measured.png",

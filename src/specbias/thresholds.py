@@ -32,6 +32,7 @@ _TABLE = (
         "rank_corr", 0.5, "a rank correlation at least this strong (claimed sign) counts as a relation"
     ),
     Threshold("drift", 0.1, "an NTK drift ‖Θ_t - Θ₀‖/‖Θ₀‖ or a region/Hamming change above 10 % is material"),
+    Threshold("most", 0.5, "'for most inputs': the share of the inputs for which it happens is above a half"),
     # ---- convergence
     Threshold("rel_err", 0.1, "a tone or band has converged when its relative residual is below 0.1"),
     Threshold("unlearned", 0.9, "a tone or band with relative error above 0.9 is not learned at all"),

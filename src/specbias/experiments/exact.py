@@ -1,85 +1,22 @@
-"""Exact region geometry of trained networks (issue 7): E13 inspheres, E14 cross-sections, X4 spatial
-information.
+"""Exact region geometry of trained networks: E13 inscribed spheres, E14 cross-sections, X4 spatial
+information of the signal.
 
-Every network here is a trained run: the run configs carry a
-:class:`~specbias.runs.SnapshotSpec`, the runner trains (or loads) them once, and the analysis rebuilds the
-network at each snapshot with :func:`~specbias.runs.model_at` (float64, the float32 weights exactly) and
-measures its geometry. Findings are computed from the data and reported whichever way they come out.
-
-E13 -- inscribed spheres (spec §1.8, E13)
------------------------------------------
-Chebyshev radius of the region holding a sample point of the PE network's input space ``ℝ^{4L}``,
-intersected with ``[−1, 1]^{4L}`` (:mod:`specbias.metrics.inspheres`, HiGHS LPs), after 1 epoch and after
-the last: the paper's first-layer cell of an off-manifold point ``p ~ U[−1, 1]^{4L}``, and the two
-extensions the spec asks for -- on-manifold points ``p = γ(t)``, ``t ~ U[0, 1)²``, and the full activation
-region (every layer's local linear constraints). The same points are used at both checkpoints (drawn from
-the run's ``inspheres:<sampler>`` stream). Figure: KDEs of ``log₁₀ r`` per L. Findings (off-manifold
-first layer): the median radius increases with L at both checkpoints; the interquartile range of ``r``
-too (the distributions broaden; the detail also gives IQR/median, the width on the figure's log scale);
-every L's median moves by at most :data:`SAME_RADIUS` between the checkpoints; the highest L's right
-tail is heavier after training (its 90th percentile relative to its median, a shape measure that a mere
-rescaling of every radius leaves unchanged, grows); extensions: on-manifold first-layer and off-manifold
-full-depth medians increase with L, and training widens the highest L's full regions (E12's claim, seen
-through inspheres).
-
-E14 -- cross-sections (spec §1.8, E14)
---------------------------------------
-Region maps of the trained network on the plane through the first two ("low") or last two ("high") input
-slots, first layer or all layers (:mod:`specbias.metrics.sections`), on the ``S × S`` grid -- the paper's
-grid count -- and the exact polygonal partition of the plane, side by side with a ``saturated`` flag.
-Findings: at the lowest L every all-layer slice is a fine tessellation (no region covers more than
-:data:`FINE_SHARE` of it); at the highest L one region covers at least :data:`LARGE_SHARE` of each
-all-layer slice, and more than at the lowest L; the grid misses regions of the all-layer slices.
-
-X4 -- spatial information of the signal (extension)
----------------------------------------------------
-1D targets whose local frequency varies (:class:`~specbias.signals.Chirp` from 5 to 70 cycles,
-:class:`~specbias.signals.Burst`: a 5-cycle tone with a 60-cycle burst on ``[0.375, 0.625]``), raw and PE
-inputs, full-batch Adam. At every snapshot: the exact regions along ``[0, 1]``
-(:func:`~specbias.metrics.regions.exact_regions_1d`), their density in sliding windows
-(:func:`~specbias.metrics.regions.piece_density`, breakpoints per unit length), the target's local
-frequency and the **local relative error** in the same windows,
-``e(c) = sqrt(Σ_{t_n ∈ win(c)} (f(t_n) − y_n)² / Σ_{t_n ∈ win(c)} y_n²)`` (1 for ``f = 0``, 0 for a perfect
-fit: the windowed analogue of the per-frequency relative error of Rahaman et al. 2019), and the grid
-count on the N training points next to the exact count. Where do regions go, and does convergence follow
-them? Findings, on seed-mean curves over the windows, with Spearman's ρ: regions concentrate where the
-local frequency is high (ρ(density, f_loc) ≥ :data:`RHO` at the end and above its first value); local
-convergence follows the regions at equal local frequency (the partial ρ(density, e | f_loc) ≤ −:data:`RHO`,
-:func:`partial_rank_corr`; the plain ρ(pieces per local period, e) would hold whenever e grows with f_loc,
-even with regions spread evenly, since pieces per period is then a falling function of f_loc); with raw
-input the spectral bias is local (ρ(e, f_loc) ≥ :data:`RHO`); PE fits the highest-frequency quarter of the
-windows better than raw; the N-point grid misses PE regions.
-
-Profiles
---------
-``paper`` (a GPU job for training; the LPs run on one CPU core): E13 on the natural-image suite at the
-reference scale (five 512² images, MLP-4×512, batch 8,192, 2,500 epochs, L ∈ {4, 8, 12, 16, 20}),
-1,000 first-layer LPs per (image, L, checkpoint, sampler), the spec's count, and
-:attr:`RegionGeometry.deep_samples` = 100 full-depth ones (measured at d = 80, width 512: ~0.1 s per
-LP either way with the cutting planes, 0.35 s for a full-depth LP with all 2,048 rows), so about
-10⁵ LPs, one to three hours of analysis (the LPs grow with L); E14 on image 0 at L ∈ {4, 16} on
-the 512² slice grid; X4 at N = 2048 with MLP-4×128, raw ``[0,1)``, raw ``[-1,1)``, PE "L=3" and
-"L=6", 1,000 epochs, 5 seeds, 10 log-spaced snapshots.
-
-``quick`` (each ``specbias run`` in about 40 s on 2 cores): E13/E14 use the natural-image quick suite's
-setting (64² astronaut, MLP-4×128, batch 512) trained for 100 epochs (800 steps; a run takes
-5-10 s here, and the first-layer radii are the paper's "barely change" quantity), one image, L ∈ {2, 4, 8}
-(8-, 16-, 32-d: three values for a monotone trend; LPs cost ~4-8 ms each, so 200 first-layer and 40
-full-depth points per checkpoint and sampler take about 15 s), and E14 L ∈ {2, 8} on image 0 (so the
-runs are E13's) on a 256² grid (an exact all-layer partition of a 4×128 net is ~10⁴ polygons, ~2 s).
-X4 uses N = 1024, MLP-4×128, raw ``[0,1)`` and PE "L=3" (the exact PE count costs ~0.3-1 s per
-snapshot here, seven octaves ~3 s), 200 full-batch epochs (a run is compute-bound: ~4 s), 2 seeds, 6
-snapshots (after epochs 0, 2, 7, 23, 68, 199): by then raw input has fitted the low-frequency part and
-PE most of the target, so the regions have moved.
+Every network here is a trained run carrying parameter snapshots; one analysis part per experiment
+rebuilds each run at its snapshots (:func:`~specbias.runs.model_at`, float64), measures its geometry
+(:func:`per_run`: a progress bar, one torch/BLAS thread) and puts per-seed values in the experiment's
+:class:`~specbias.claims.SeedTable`; the claims, declared from the parameters, are judged on it.
+Protocols, profiles, the claims and measured numbers: ``docs/experiments/geometry.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, TypeVar
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -87,11 +24,21 @@ import torch
 from matplotlib.figure import Figure
 
 from specbias import figures
+from specbias.claims import AllOf, Claim, Compare, Level, Trend, rank_corr
 from specbias.encodings import Encoding
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import Runs, by_group, encoding_rank, make_analysis, one_thread, progress
-from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
-from specbias.experiments.density import rank_corr
+from specbias.experiments.analysis import (
+    Groups,
+    Part,
+    Runs,
+    add_part,
+    encoding_rank,
+    group_label,
+    one_thread,
+    progress,
+    start,
+)
+from specbias.experiments.base import Experiment, ExperimentResult, check_study
 from specbias.experiments.study2d import NATURAL_PAPER, NATURAL_QUICK, Study2D
 from specbias.metrics.inspheres import LAYERS, inspheres, off_manifold_points, on_manifold_points
 from specbias.metrics.regions import exact_regions_1d, grid_vs_exact_1d, piece_density
@@ -99,6 +46,7 @@ from specbias.metrics.sections import SLICES, Section, section
 from specbias.runs import RunConfig, RunData, SnapshotSpec, model_at
 from specbias.seeding import rng_for
 from specbias.signals import Burst, Chirp
+from specbias.thresholds import threshold
 from specbias.training import Schedule, TrainConfig
 
 SNAPSHOTS = SnapshotSpec(Schedule(explicit=(0,), last=True), before_update=False)
@@ -106,38 +54,81 @@ SNAPSHOTS = SnapshotSpec(Schedule(explicit=(0,), last=True), before_update=False
 SAMPLERS = ("off", "on")
 PAPER = "first/off"
 """E13's own measure: first-layer cells of off-manifold points."""
-SAME_RADIUS = 0.1
-"""E13: a median radius that moves by at most this fraction between the checkpoints "barely changes"."""
-FINE_SHARE = 0.01
-"""E14: a slice is a *fine tessellation* when no exact region covers more than this share of it."""
-LARGE_SHARE = 0.1
-"""E14: a region covering at least this share of a slice is a *large uniform region*."""
-RHO = 0.5
-"""X4: a rank correlation at least this strong (in the claimed direction) counts as a relation."""
+
+_T = TypeVar("_T")
 
 # --------------------------------------------------------------------------- shared
 
+Configs = dict[str, RunConfig]
+"""Every run's config by its key (``RunData.meta["key"]``): the geometry rebuilds the network from it."""
+GeometryPart = Callable[[Any, Configs, Groups, dict], Part]
+"""``part(params, configs, finished runs by group, per-group summary) -> Part``."""
 
-def _usable(runs: Runs, key: Any) -> tuple[dict[str, list[RunData]], dict[str, RunConfig]]:
-    """Finished runs by group, diverged ones left out, and each run's config by its key."""
-    groups = {k: [d for d in v if d.meta["diverged_at"] is None] for k, v in by_group(runs, key).items()}
-    return {k: v for k, v in groups.items() if v}, {c.key(): c for c, _ in runs}
+
+def per_run(
+    configs: Configs,
+    runs: Sequence[RunData],
+    measure: Callable[[RunConfig, RunData], _T],
+    desc: str,
+    threads: Callable[[], AbstractContextManager] = one_thread,
+) -> list[_T]:
+    """``measure(config, run)`` of every run, under a progress bar and the torch/BLAS threads of ``threads``
+    (one by default: the geometry is many small products, which a second thread slows down)."""
+    with threads():
+        return [measure(configs[d.meta["key"]], d) for d in progress(runs, desc)]
+
+
+def measured_analysis(
+    exp: str,
+    part: GeometryPart,
+    claims: Callable[[Any], list[Claim]],
+    key: Callable[[RunConfig], Hashable] = group_label,
+    order: Callable[[Any], Sequence[Hashable]] | None = None,
+) -> Callable[[Any, Runs], ExperimentResult]:
+    """An analysis that measures every finished run from its config: the shared start
+    (:func:`~specbias.experiments.analysis.start`: grouping, diverged runs, headline table), one part,
+    then ``claims(params)`` judged on the table the part filled. Declared from the parameters, a claim
+    whose groups all diverged is still reported (not measurable). Summary entries are keyed by
+    ``str(group)``."""
+
+    def analyse(params: Any, runs: Runs) -> ExperimentResult:
+        configs = {c.key(): c for c, _ in runs}
+        groups, result = start(exp, runs, key, order(params) if order else None)
+        if groups:
+            add_part(result, part(params, configs, groups, result.summary["inputs"]))
+        result.judge(claims(params))
+        result.summary["inputs"] = {str(k): v for k, v in result.summary["inputs"].items()}
+        return result
+
+    return analyse
 
 
 def _pe_order(labels: Sequence[str]) -> list[str]:
     return sorted(labels, key=encoding_rank)
 
 
-def _increasing(values: Sequence[float]) -> bool:
-    return bool(np.all(np.diff(np.asarray(values, dtype=np.float64)) > 0))
-
-
-def _series(labels: Sequence[str], values: Sequence[float]) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in zip(labels, values))
-
-
 def _checkpoint(epoch: int) -> str:
     return f"after {epoch + 1} epoch" + ("" if epoch == 0 else "s")
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None where it is NaN (JSON has no NaN)."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _pct(name: str) -> str:
+    return f"{threshold(name).value:.0%}"
+
+
+def missed_share(grid: float, exact: float) -> float:
+    """``(exact − grid)/exact``: the share of a network's exact regions that its grid count misses, one
+    value per run (the counts themselves vary several-fold between seeds; the share does not)."""
+    return float((exact - grid) / exact) if exact else 0.0
+
+
+def grid_misses(text: str, group: Hashable, reads: str) -> Level:
+    """The grid misses a material share of the exact regions."""
+    return Level(text=text, reads=reads, group=group, threshold="material")
 
 
 # --------------------------------------------------------------------------- E13 / E14 parameters
@@ -189,7 +180,7 @@ def _geometry(study: Study2D, inputs: tuple[str, ...], epochs: int, seeds: int) 
     )
 
 
-E13_QUICK = RegionGeometry(_geometry(NATURAL_QUICK, ("pe2", "pe4", "pe8"), 100, 1))
+E13_QUICK = RegionGeometry(_geometry(NATURAL_QUICK, ("pe2", "pe4", "pe8"), 100, 3), samples=100)
 E13_PAPER = RegionGeometry(
     _geometry(NATURAL_PAPER, ("pe4", "pe8", "pe12", "pe16", "pe20"), 2500, 5), samples=1000, deep_samples=100
 )
@@ -197,11 +188,119 @@ E14_QUICK = dataclasses.replace(
     E13_QUICK, study=dataclasses.replace(E13_QUICK.study, inputs=("pe2", "pe8")), section_size=256
 )
 E14_PAPER = dataclasses.replace(
-    E13_PAPER, study=dataclasses.replace(E13_PAPER.study, inputs=("pe4", "pe16"), seeds=1)
+    E13_PAPER, study=dataclasses.replace(E13_PAPER.study, inputs=("pe4", "pe16"), seeds=3)
 )
 
 
 # --------------------------------------------------------------------------- E13 analysis
+
+CHECKPOINTS = ("start", "end")
+"""E13's two snapshots in quantity names: after the first epoch, after the last."""
+MEDIAN_CHANGE = f"relative change of the median r {PAPER}"
+
+
+def radius_q(stat: str, kind: str, when: str) -> str:
+    """The name of a per-seed radius statistic (``median``, ``IQR``, ``q90/median``) of ``kind``
+    (``"<layers>/<sampler>"``) at checkpoint ``when`` (``start``/``end``)."""
+    return f"{stat} r {kind}, {when}"
+
+
+def _stats(r: np.ndarray) -> dict[str, float]:
+    q10, q25, q50, q75, q90 = np.nanquantile(r, [0.1, 0.25, 0.5, 0.75, 0.9])
+    return {"median": q50, "mean": float(np.nanmean(r)), "q10": q10, "q90": q90, "iqr": q75 - q25}
+
+
+def radius_values(radii: dict[str, np.ndarray]) -> dict[str, float]:
+    """One run's per-seed E13 quantities from its radii ``"<layers>/<sampler>"`` → ``(checkpoints,
+    points)``: median, IQR and the tail's weight (90th percentile over the median, unchanged by a mere
+    rescaling of every radius) at the first and the last checkpoint, and how far the paper's median
+    moved, ``|end/start − 1|``."""
+    out: dict[str, float] = {}
+    for kind, r in radii.items():
+        for c, when in zip((0, -1), CHECKPOINTS):
+            s = _stats(r[c])
+            out[radius_q("median", kind, when)] = float(s["median"])
+            out[radius_q("IQR", kind, when)] = float(s["iqr"])
+            out[radius_q("q90/median", kind, when)] = float(s["q90"] / s["median"])
+    start, end = (out[radius_q("median", PAPER, when)] for when in CHECKPOINTS)
+    out[MEDIAN_CHANGE] = abs(end / start - 1)
+    return out
+
+
+def _rises(stat: str, kind: str, when: str, labels: Sequence[str], text: str | None = None) -> Trend:
+    """``stat`` of ``kind``'s radii at ``when`` rises over ``labels`` (ordered by L)."""
+    reads = radius_q(stat, kind, when)
+    return Trend(text=text or f"{reads} rises with L", reads=reads, over=labels, xs=labels, rises=True)
+
+
+def radius_claims(labels: Sequence[str], epochs: int) -> list[Claim]:
+    """E13's claims over the PE inputs ``labels`` (ordered by L) of runs trained for ``epochs``: trends
+    over L need two inputs; the changes with training are not measurable when the first and the last
+    checkpoint coincide (one epoch)."""
+    out: list[Claim] = []
+    if len(labels) >= 2:
+        out += [
+            AllOf(
+                text="the typical first-layer radius increases with L (median, off-manifold, "
+                "both checkpoints)",
+                parts=[_rises("median", PAPER, when, labels) for when in CHECKPOINTS],
+            ),
+            AllOf(
+                text="the radius distributions broaden as L grows (interquartile range of r, "
+                "both checkpoints)",
+                parts=[_rises("IQR", PAPER, when, labels) for when in CHECKPOINTS],
+            ),
+        ]
+        for kind, what in (("first/on", "on-manifold first-layer"), ("all/off", "off-manifold full-depth")):
+            text = f"(extension) the {what} median radius also increases with L ({_checkpoint(epochs - 1)})"
+            out.append(_rises("median", kind, "end", labels, text))
+    unless = (
+        None
+        if epochs > 1
+        else "one checkpoint: trained for one epoch, the first and the last snapshot coincide"
+    )
+    top = labels[-1]
+
+    def grows(text: str, stat: str, kind: str) -> Compare:
+        return Compare(
+            text=text,
+            reads=radius_q(stat, kind, "end"),
+            reads_b=radius_q(stat, kind, "start"),
+            a=top,
+            b=top,
+            relation=">",
+            unless=unless,
+        )
+
+    out += [
+        AllOf(
+            text=f"first-layer radii barely change with training (median moves <= {_pct('same_radius')} "
+            "for every L)",
+            parts=[
+                Level(
+                    text=f"{label}: the median moves by at most same_radius",
+                    reads=MEDIAN_CHANGE,
+                    group=label,
+                    threshold="same_radius",
+                    above=False,
+                )
+                for label in labels
+            ],
+            unless=unless,
+        ),
+        grows(
+            f"after training the right tail is heavier at the highest L ({top}: 90th percentile / median "
+            "grows)",
+            "q90/median",
+            PAPER,
+        ),
+        grows(
+            f"(extension) training widens the full activation regions at the highest L ({top}, median)",
+            "median",
+            "all/off",
+        ),
+    ]
+    return out
 
 
 def run_radii(params: RegionGeometry, cfg: RunConfig, data: RunData) -> dict[str, np.ndarray]:
@@ -221,11 +320,6 @@ def run_radii(params: RegionGeometry, cfg: RunConfig, data: RunData) -> dict[str
                 inspheres(model, points[sampler][:n], layers).radii
             )
     return {k: np.stack(v) for k, v in out.items()}
-
-
-def _stats(r: np.ndarray) -> dict[str, float]:
-    q10, q25, q50, q75, q90 = np.nanquantile(r, [0.1, 0.25, 0.5, 0.75, 0.9])
-    return {"median": q50, "mean": float(np.nanmean(r)), "q10": q10, "q90": q90, "iqr": q75 - q25}
 
 
 def _radius_figure(pooled: dict[str, dict[str, np.ndarray]], epochs: np.ndarray) -> Figure:
@@ -264,106 +358,124 @@ def _radius_figure(pooled: dict[str, dict[str, np.ndarray]], epochs: np.ndarray)
     return fig
 
 
-def _radius_findings(summary: dict[str, dict], labels: list[str], first: str, last: str) -> list[Finding]:
-    """E13's findings (module docstring): trends over L need two inputs, changes need two checkpoints."""
-
-    def stat(kind: str, ckpt: str, name: str = "median") -> list[float]:
-        return [summary[k]["radius"][kind][ckpt][name] for k in labels]
-
-    def both(name: str) -> str:
-        return "; ".join(f"{c}: {_series(labels, stat(PAPER, c, name))}" for c in (first, last))
-
-    out = []
-    if len(labels) >= 2:
-        out += [
-            Finding(
-                "the typical first-layer radius increases with L (median, off-manifold, both checkpoints)",
-                _increasing(stat(PAPER, first)) and _increasing(stat(PAPER, last)),
-                both("median"),
-            ),
-            Finding(
-                "the radius distributions broaden as L grows (interquartile range of r, both checkpoints)",
-                _increasing(stat(PAPER, first, "iqr")) and _increasing(stat(PAPER, last, "iqr")),
-                # the figure's log scale shows the relative width, which a growing median alone can shrink
-                f"{both('iqr')}; IQR/median at the last checkpoint: "
-                + _series(labels, np.divide(stat(PAPER, last, "iqr"), stat(PAPER, last))),
-            ),
-        ]
-        for kind, what in (("first/on", "on-manifold first-layer"), ("all/off", "off-manifold full-depth")):
-            out.append(
-                Finding(
-                    f"(extension) the {what} median radius also increases with L ({last})",
-                    _increasing(stat(kind, last)),
-                    _series(labels, stat(kind, last)),
-                )
-            )
-    if first == last:
-        return out
-    change = [abs(b / a - 1) for a, b in zip(stat(PAPER, first), stat(PAPER, last))]
-    top = labels[-1]
-    tail, full = summary[top]["radius"][PAPER], summary[top]["radius"]["all/off"]
-
-    def tail_ratio(ckpt: str) -> float:
-        return float(tail[ckpt]["q90"] / tail[ckpt]["median"])
-
-    out += [
-        Finding(
-            f"first-layer radii barely change with training (median moves <= {SAME_RADIUS:.0%} for every L)",
-            bool(max(change) <= SAME_RADIUS),
-            "relative change of the median: " + _series(labels, change),
-        ),
-        Finding(
-            f"after training the right tail is heavier at the highest L ({top}: 90th percentile / median "
-            "grows)",
-            bool(tail_ratio(last) > tail_ratio(first)),
-            f"{tail_ratio(first):.4g} → {tail_ratio(last):.4g} (90th percentile {tail[first]['q90']:.4g} → "
-            f"{tail[last]['q90']:.4g}, median {tail[first]['median']:.4g} → {tail[last]['median']:.4g})",
-        ),
-        Finding(
-            f"(extension) training widens the full activation regions at the highest L ({top}, median)",
-            bool(full[last]["median"] > full[first]["median"]),
-            f"{full[first]['median']:.4g} → {full[last]['median']:.4g}",
-        ),
+def _radius_rows(label: str, seed: int, epochs: np.ndarray, radii: dict[str, np.ndarray]) -> list[tuple]:
+    return [
+        ("E13", label, seed, int(epoch), f"insphere_{kind.replace('/', '_')}", s, float(v))
+        for kind, r in radii.items()
+        for c, epoch in enumerate(epochs)
+        for s, v in _stats(r[c]).items()
     ]
-    return out
 
 
-def analyse_inspheres(params: RegionGeometry, runs: Runs) -> ExperimentResult:
-    """E13: radii per (L, checkpoint, region, sampler), their KDEs, summary statistics and findings."""
-    result = make_analysis("E13", (), {}, order=lambda p: p.study.inputs)(params, runs)
-    groups, configs = _usable(runs, lambda c: c.input)
-    labels = _pe_order(groups)
-    if not labels:
-        return result
+def inspheres_part(params: RegionGeometry, configs: Configs, groups: Groups, summary: dict) -> Part:
+    """E13: radii per (L, checkpoint, region, sampler) for every run, their per-seed statistics, the
+    pooled distributions (arrays, summary, KDE figure)."""
+    part = Part()
     pooled: dict[str, dict[str, np.ndarray]] = {}
     epochs = np.zeros(0, dtype=np.int64)
-    for label in labels:
-        per_run = []
-        for d in progress(groups[label], f"E13 inspheres {label}"):
-            with one_thread():
-                radii = run_radii(params, configs[d.meta["key"]], d)
-            epochs = d.get("snapshot", "epochs")
-            per_run.append(radii)
-            for kind, r in radii.items():
-                for c, epoch in enumerate(epochs):
-                    result.rows += [
-                        ("E13", label, d.meta["seed"], int(epoch), f"insphere_{kind.replace('/', '_')}", s, v)
-                        for s, v in _stats(r[c]).items()
-                    ]
-        pooled[label] = {k: np.concatenate([r[k] for r in per_run], axis=1) for k in per_run[0]}
-        stats = {}
+    for label in _pe_order(list(groups)):
+        runs = groups[label]
+        radii = per_run(configs, runs, partial(run_radii, params), f"E13 inspheres {label}")
+        epochs = runs[0].get("snapshot", "epochs")
+        for d, r in zip(runs, radii):
+            part.rows += _radius_rows(label, d.meta["seed"], epochs, r)
+            for quantity, value in radius_values(r).items():
+                part.table.add(label, quantity, d.meta["seed"], value)
+        pooled[label] = {k: np.concatenate([r[k] for r in radii], axis=1) for k in radii[0]}
         for kind, r in pooled[label].items():
-            result.arrays[f"radius/{kind}/{label}"] = r
-            stats[kind] = {_checkpoint(int(e)): _stats(r[c]) for c, e in enumerate(epochs)}
-        result.summary["inputs"][label]["radius"] = stats
-    result.arrays["epochs"] = epochs
-    result.figures["inspheres"] = _radius_figure(pooled, epochs)
-    first, last = _checkpoint(int(epochs[0])), _checkpoint(int(epochs[-1]))
-    result.findings += _radius_findings(result.summary["inputs"], labels, first, last)
-    return result
+            part.arrays[f"radius/{kind}/{label}"] = r
+        summary[label]["radius"] = {
+            kind: {_checkpoint(int(e)): _stats(r[c]) for c, e in enumerate(epochs)}
+            for kind, r in pooled[label].items()
+        }
+    part.arrays["epochs"] = epochs
+    part.figures["inspheres"] = _radius_figure(pooled, epochs)
+    return part
+
+
+def _radius_claims(params: RegionGeometry) -> list[Claim]:
+    return radius_claims(_pe_order(params.study.inputs), params.study.train.epochs)
+
+
+analyse_inspheres = measured_analysis("E13", inspheres_part, _radius_claims, order=lambda p: p.study.inputs)
+"""E13: radii per (L, checkpoint, region, sampler), their KDEs, summary statistics and claims."""
 
 
 # --------------------------------------------------------------------------- E14 analysis
+
+
+def section_q(measure: str, kind: str) -> str:
+    """The name of a per-seed section quantity (``largest share``, ``missed share``) of ``kind``
+    (``"<slice>/<layers>"``)."""
+    return f"{measure} {kind}"
+
+
+def section_values(sec: Section) -> dict[str, float]:
+    """One section's per-seed E14 quantities: the largest exact region's share of the slice and the
+    share of the exact regions the grid misses (:func:`missed_share`)."""
+    cmp = sec.grid_vs_exact()
+    kind = f"{sec.which}/{sec.layers}"
+    return {
+        section_q("largest share", kind): sec.largest_share(),
+        section_q("missed share", kind): missed_share(cmp.grid_count, cmp.exact_count),
+    }
+
+
+def section_claims(labels: Sequence[str], size: int) -> list[Claim]:
+    """E14's claims over the PE inputs ``labels`` (ordered by L) on the ``size²`` grid: the lowest L
+    tiles every all-layer slice finely, the highest leaves one large region in each and a larger one
+    than the lowest L, and the grid misses regions of every all-layer slice."""
+    low, high = labels[0], labels[-1]
+    full = [f"{which}/all" for which in SLICES]
+
+    def share(label: str, kind: str, name: str, above: bool) -> Level:
+        side = "at least" if above else "under"
+        return Level(
+            text=f"{label} {kind}: the largest region covers {side} {name}",
+            reads=section_q("largest share", kind),
+            group=label,
+            threshold=name,
+            above=above,
+        )
+
+    out: list[Claim] = [
+        AllOf(
+            text=f"{low}, all layers: a fine tessellation everywhere (largest region < {_pct('fine_share')} "
+            "of each slice)",
+            parts=[share(low, kind, "fine_share", False) for kind in full],
+        )
+    ]
+    if high != low:
+        out += [
+            AllOf(
+                text=f"{high}, all layers: one large region covers >= {_pct('large_share')} of each slice",
+                parts=[share(high, kind, "large_share", True) for kind in full],
+            ),
+            AllOf(
+                text=f"all layers: the largest region is larger at {high} than at {low} (each slice)",
+                parts=[
+                    Compare(
+                        text=f"{kind}: {high} > {low}",
+                        reads=section_q("largest share", kind),
+                        a=high,
+                        b=low,
+                        relation=">",
+                    )
+                    for kind in full
+                ],
+            ),
+        ]
+    misses = [
+        grid_misses(
+            f"{label} {kind}: the grid misses a material share", label, section_q("missed share", kind)
+        )
+        for label in labels
+        for kind in full
+    ]
+    out.append(
+        AllOf(text=f"the {size}² grid misses regions of every all-layer slice (exact > grid)", parts=misses)
+    )
+    return out
 
 
 def run_sections(params: RegionGeometry, cfg: RunConfig, data: RunData) -> dict[str, Section]:
@@ -422,104 +534,68 @@ def _counts_figure(counts: dict[str, dict[str, tuple[float, float]]], n_grid: in
     return fig
 
 
-def _section_findings(
-    shares: dict[str, dict[str, float]], hidden: dict[str, dict[str, float]], labels: list[str], size: int
-) -> list[Finding]:
-    low, high = labels[0], labels[-1]
-    full = [f"{which}/all" for which in SLICES]
-
-    def listing(label: str) -> str:
-        return ", ".join(f"{k.split('/')[0]} {shares[label][k]:.3g}" for k in full)
-
-    out = [
-        Finding(
-            f"{low}, all layers: a fine tessellation everywhere "
-            f"(largest region < {FINE_SHARE:.0%} of each slice)",
-            all(shares[low][k] < FINE_SHARE for k in full),
-            f"largest region's share: {listing(low)}",
-        )
-    ]
-    if high != low:
-        out += [
-            Finding(
-                f"{high}, all layers: one large region covers >= {LARGE_SHARE:.0%} of each slice",
-                all(shares[high][k] >= LARGE_SHARE for k in full),
-                f"largest region's share: {listing(high)}",
-            ),
-            Finding(
-                f"all layers: the largest region is larger at {high} than at {low} (each slice)",
-                all(shares[high][k] > shares[low][k] for k in full),
-                f"{high}: {listing(high)}; {low}: {listing(low)}",
-            ),
-        ]
-    missed = {f"{k} {kind}": hidden[k][kind] for k in labels for kind in full}
-    out.append(
-        Finding(
-            f"the {size}² grid misses regions of every all-layer slice (exact > grid)",
-            all(v > 0 for v in missed.values()),
-            "regions the grid misses: " + ", ".join(f"{k} {v:.0f}" for k, v in missed.items()),
-        )
-    )
-    return out
+def _section_rows(label: str, seed: int, epoch: int, secs: dict[str, Section]) -> list[tuple]:
+    rows = []
+    for kind, sec in secs.items():
+        cmp = sec.grid_vs_exact()
+        values = {
+            "grid_count": cmp.grid_count,
+            "exact_count": cmp.exact_count,
+            "hidden": cmp.hidden,
+            "saturated": float(cmp.saturated),
+            "largest_share": sec.largest_share(),
+        }
+        rows += [("E14", label, seed, epoch, f"section_{kind}", k, float(v)) for k, v in values.items()]
+    return rows
 
 
-def analyse_sections(params: RegionGeometry, runs: Runs) -> ExperimentResult:
-    """E14: region maps of the slices, grid vs exact counts, largest-region shares and findings."""
-    result = make_analysis("E14", (), {}, order=lambda p: p.study.inputs)(params, runs)
-    groups, configs = _usable(runs, lambda c: c.input)
-    labels = _pe_order(groups)
-    if not labels:
-        return result
+def _section_summary(per_run: list[dict[str, Section]]) -> dict[str, dict[str, Any]]:
+    """Seed means per section: grid and exact counts, largest share, and whether every seed saturated."""
+    return {
+        kind: {
+            "grid_count": float(np.mean([r[kind].grid_count for r in per_run])),
+            "exact_count": float(np.mean([r[kind].partition.n_regions for r in per_run])),
+            "saturated": bool(all(r[kind].grid_vs_exact().saturated for r in per_run)),
+            "largest_share": float(np.mean([r[kind].largest_share() for r in per_run])),
+        }
+        for kind in per_run[0]
+    }
+
+
+def sections_part(params: RegionGeometry, configs: Configs, groups: Groups, summary: dict) -> Part:
+    """E14: every run's sections, their per-seed counts and shares, the region maps of the first seed
+    and the grid-vs-exact counts (seed means)."""
+    part = Part()
     maps: dict[str, dict[str, Section]] = {}
     counts: dict[str, dict[str, tuple[float, float]]] = {}
-    shares: dict[str, dict[str, float]] = {}
-    hidden: dict[str, dict[str, float]] = {}
     epoch = 0
-    for label in labels:
-        per_run = []
-        for d in progress(groups[label], f"E14 sections {label}"):
-            epoch = int(d.get("snapshot", "epochs")[-1])
-            with one_thread():
-                secs = run_sections(params, configs[d.meta["key"]], d)
-            per_run.append(secs)
-            for kind, sec in secs.items():
-                cmp = sec.grid_vs_exact()
-                values = {
-                    "grid_count": cmp.grid_count,
-                    "exact_count": cmp.exact_count,
-                    "hidden": cmp.hidden,
-                    "saturated": float(cmp.saturated),
-                    "largest_share": sec.largest_share(),
-                }
-                result.rows += [("E14", label, d.meta["seed"], epoch, f"section_{kind}", k, float(v))
-                                for k, v in values.items()]  # fmt: skip
-        maps[label] = per_run[0]
-        for kind, sec in per_run[0].items():
-            result.arrays[f"region_ids/{label}/{kind}"] = sec.ids
+    for label in _pe_order(list(groups)):
+        runs = groups[label]
+        secs = per_run(configs, runs, partial(run_sections, params), f"E14 sections {label}")
+        epoch = int(runs[0].get("snapshot", "epochs")[-1])
+        for d, per_kind in zip(runs, secs):
+            part.rows += _section_rows(label, d.meta["seed"], epoch, per_kind)
+            for sec in per_kind.values():
+                for quantity, value in section_values(sec).items():
+                    part.table.add(label, quantity, d.meta["seed"], value)
+        maps[label] = secs[0]
+        for kind, sec in secs[0].items():
+            part.arrays[f"region_ids/{label}/{kind}"] = sec.ids
+        summary[label]["sections"] = _section_summary(secs)
         counts[label] = {
-            kind: (
-                float(np.mean([r[kind].grid_count for r in per_run])),
-                float(np.mean([r[kind].partition.n_regions for r in per_run])),
-            )
-            for kind in per_run[0]
+            k: (v["grid_count"], v["exact_count"]) for k, v in summary[label]["sections"].items()
         }
-        shares[label] = {
-            kind: float(np.mean([r[kind].largest_share() for r in per_run])) for kind in per_run[0]
-        }
-        hidden[label] = {kind: counts[label][kind][1] - counts[label][kind][0] for kind in per_run[0]}
-        result.summary["inputs"][label]["sections"] = {
-            kind: {
-                "grid_count": counts[label][kind][0],
-                "exact_count": counts[label][kind][1],
-                "saturated": bool(all(r[kind].grid_vs_exact().saturated for r in per_run)),
-                "largest_share": shares[label][kind],
-            }
-            for kind in per_run[0]
-        }
-    result.figures["cross_sections"] = _section_figure(maps, epoch)
-    result.figures["grid_vs_exact"] = _counts_figure(counts, params.section_size**2)
-    result.findings += _section_findings(shares, hidden, labels, params.section_size)
-    return result
+    part.figures["cross_sections"] = _section_figure(maps, epoch)
+    part.figures["grid_vs_exact"] = _counts_figure(counts, params.section_size**2)
+    return part
+
+
+def _section_claims(params: RegionGeometry) -> list[Claim]:
+    return section_claims(_pe_order(params.study.inputs), params.section_size)
+
+
+analyse_sections = measured_analysis("E14", sections_part, _section_claims, order=lambda p: p.study.inputs)
+"""E14: region maps of the slices, grid vs exact counts, largest-region shares and claims."""
 
 
 # --------------------------------------------------------------------------- X4 parameters
@@ -588,22 +664,42 @@ class Spatial:
         """Window centres ``w/2, w/2 + w/4, …, ≤ 1 − w/2``."""
         return np.arange(self.window / 2, 1 - self.window / 2 + 1e-12, self.window / 4)
 
+    def group_keys(self) -> list[SpatialKey]:
+        """The groups in report order: per signal, every input."""
+        return [SpatialKey(signal_kind(s), label) for s in self.signals for label in self.inputs]
+
+
+@dataclass(frozen=True)
+class SpatialKey:
+    """An X4 group: a signal kind (``chirp``, ``burst``) and an input label; written ``"<input>@<signal>"``
+    (the summary's and the arrays' key)."""
+
+    signal: str
+    input: str
+
+    def __str__(self) -> str:
+        return f"{self.input}@{self.signal}"
+
+
+def signal_kind(signal: Chirp | Burst) -> str:
+    return type(signal).__name__.lower()
+
+
+def spatial_key(cfg: RunConfig) -> SpatialKey:
+    return SpatialKey(signal_kind(cfg.signal), cfg.input)
+
 
 def partial_rank_corr(x: Sequence[float], y: Sequence[float], z: Sequence[float]) -> float:
     """Spearman's ρ of ``x`` and ``y`` with ``z`` held fixed: the partial correlation of the ranks,
-    ``(ρ_xy − ρ_xz ρ_yz) / sqrt((1 − ρ_xz²)(1 − ρ_yz²))``; NaN when ``x`` or ``y`` is a monotone function
-    of ``z`` (nothing is left once ``z`` is fixed)."""
-    xy, xz, yz = rank_corr(x, y), rank_corr(x, z), rank_corr(y, z)
+    ``(ρ_xy − ρ_xz ρ_yz) / sqrt((1 − ρ_xz²)(1 − ρ_yz²))``, from :func:`specbias.claims.rank_corr`.
+    NaN when ``x`` or ``y`` is constant or a monotone function of ``z`` (nothing is left once ``z`` is
+    fixed); the plain ρ when ``z`` is constant (nothing to hold fixed)."""
+    xy = rank_corr(x, y)
+    if np.ptp(np.asarray(z, dtype=np.float64)) == 0:
+        return xy
+    xz, yz = rank_corr(x, z), rank_corr(y, z)
     den = (1 - xz**2) * (1 - yz**2)
-    return float((xy - xz * yz) / np.sqrt(den)) if den > 1e-12 else float("nan")
-
-
-def signal_kind(cfg: RunConfig) -> str:
-    return type(cfg.signal).__name__.lower()
-
-
-def _spatial_key(cfg: RunConfig) -> str:
-    return f"{cfg.input}@{signal_kind(cfg)}"
+    return float((xy - xz * yz) / np.sqrt(den)) if np.isfinite(den) and den > 1e-12 else float("nan")
 
 
 X4_PAPER = Spatial()
@@ -612,11 +708,21 @@ X4_QUICK = Spatial(
     inputs=("raw01", "pe3"),
     train=TrainConfig(epochs=200),
     snapshots=6,
-    seeds=2,
+    seeds=3,
 )
 
 
 # --------------------------------------------------------------------------- X4 analysis
+
+RHO_START = "ρ(density, f_loc) at the first snapshot"
+RHO_END = "ρ(density, f_loc) at the end"
+FOLLOWS = "partial ρ(density, −error | f_loc) at the end"
+"""Regions per window against the (negated) local error at equal local frequency: positive when more
+regions go with a lower error. The plain ρ(regions per local period, error) would be positive whenever
+the error grows with f_loc, even with regions spread evenly (pieces per period then fall with f_loc)."""
+LOCAL_BIAS = "ρ(error, f_loc) at the end"
+TOP_ERROR = "mean local error over the highest-frequency quarter at the end"
+MISSED_END = "share of the exact regions the grid misses at the end"
 
 
 def window_means(t: np.ndarray, values: np.ndarray, centres: np.ndarray, width: float) -> np.ndarray:
@@ -659,6 +765,89 @@ def run_spatial(params: Spatial, cfg: RunConfig, data: RunData) -> dict[str, np.
     }
 
 
+def spatial_values(measured: dict[str, np.ndarray], freq: np.ndarray) -> dict[str, float]:
+    """One run's per-seed X4 quantities from :func:`run_spatial`'s output and the windows' local
+    frequency: rank correlations across the windows (NaN where a series is constant), the error over the
+    highest-frequency quarter of the windows, the share of the exact regions the grid misses at the end."""
+    density, error, counts = measured["density"], measured["error"], measured["counts"]
+    top = freq >= np.quantile(freq, 0.75)
+    return {
+        RHO_START: rank_corr(density[0], freq),
+        RHO_END: rank_corr(density[-1], freq),
+        FOLLOWS: partial_rank_corr(density[-1], -error[-1], freq),
+        LOCAL_BIAS: rank_corr(error[-1], freq),
+        TOP_ERROR: float(error[-1][top].mean()),
+        MISSED_END: missed_share(counts[-1, 0], counts[-1, 1]),
+    }
+
+
+def _input_claims(key: SpatialKey) -> list[Claim]:
+    where = f"{key.input} on the {key.signal}"
+    return [
+        AllOf(
+            text=f"{where}: training concentrates regions where the local frequency is high",
+            parts=[
+                Level(text=f"{RHO_END} >= rank_corr", reads=RHO_END, group=key, threshold="rank_corr"),
+                Compare(
+                    text=f"{RHO_END} > {RHO_START}",
+                    reads=RHO_END,
+                    reads_b=RHO_START,
+                    a=key,
+                    b=key,
+                    relation=">",
+                ),
+            ],
+        ),
+        Level(
+            text=f"{where}: local convergence follows the regions (more regions per local period, lower "
+            "error, at equal local frequency)",
+            reads=FOLLOWS,
+            group=key,
+            threshold="rank_corr",
+        ),
+    ]
+
+
+def _signal_claims(kind: str, n: int, inputs: Sequence[str]) -> list[Claim]:
+    """Per signal: each input's claims, raw input's local spectral bias, PE against raw on the
+    highest-frequency windows, and the ``n``-point grid against the exact count."""
+    out = [c for label in inputs for c in _input_claims(SpatialKey(kind, label))]
+    raws = [k for k in inputs if encoding_rank(k)[0] == 0]
+    pes = _pe_order([k for k in inputs if encoding_rank(k)[0] == 1])
+    raw = SpatialKey(kind, raws[0]) if raws else None
+    if raw:
+        out.append(
+            Level(
+                text=f"{raw.input} on the {kind}: spectral bias is local (the error grows with the local "
+                "frequency)",
+                reads=LOCAL_BIAS,
+                group=raw,
+                threshold="rank_corr",
+            )
+        )
+    if raw and pes:
+        top = SpatialKey(kind, pes[-1])
+        out.append(
+            Compare(
+                text=f"on the {kind}, {top.input} fits the highest-frequency quarter better than {raw.input}",
+                reads=TOP_ERROR,
+                a=top,
+                b=raw,
+                relation="<",
+            )
+        )
+    if pes:
+        top = SpatialKey(kind, pes[-1])
+        text = f"on the {kind}, the {n}-point grid misses regions of {top.input} at the end (exact > grid)"
+        out.append(grid_misses(text, top, MISSED_END))
+    return out
+
+
+def spatial_claims(params: Spatial) -> list[Claim]:
+    """X4's claims, per signal (the rank correlations run across the windows of one run: per seed)."""
+    return [c for s in params.signals for c in _signal_claims(signal_kind(s), s.n, params.inputs)]
+
+
 def _spatial_figure(
     kind: str,
     epochs: np.ndarray,
@@ -693,17 +882,17 @@ def _spatial_figure(
 
 
 def _grid_exact_figure(
-    epochs: dict[str, np.ndarray], counts: dict[str, np.ndarray], n: dict[str, int]
+    epochs: dict[SpatialKey, np.ndarray], counts: dict[SpatialKey, np.ndarray], n: dict[SpatialKey, int]
 ) -> Figure:
     """Per signal: exact pieces (solid) and the N-point grid count (dashed) over training, seed means."""
-    kinds = sorted({k.split("@")[1] for k in counts})
+    kinds = sorted({k.signal for k in counts})
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.0 * len(kinds), 3.8), squeeze=False)
-    palette = figures.colors(sorted({k.split("@")[0] for k in counts}))
+    palette = figures.colors(sorted({k.input for k in counts}))
     for ax, kind in zip(axes[0], kinds):
         for key, c in counts.items():
-            label, k = key.split("@")
-            if k != kind:
+            if key.signal != kind:
                 continue
+            label = key.input
             ax.plot(
                 epochs[key] + 1,
                 c[:, 1],
@@ -731,126 +920,80 @@ def _grid_exact_figure(
     return fig
 
 
-def _spatial_findings(
-    kind: str, freq: np.ndarray, curves: dict[str, dict[str, np.ndarray]], n: int
-) -> list[Finding]:
-    out = []
-    labels = list(curves)
-    for label in labels:
-        dens, err = curves[label]["density"], curves[label]["error"]
-        first, last = rank_corr(dens[0], freq), rank_corr(dens[-1], freq)
-        out.append(
-            Finding(
-                f"{label} on the {kind}: training concentrates regions where the local frequency is high",
-                bool(last >= RHO and last > first),
-                f"ρ(density, local frequency): {first:.2f} at the first snapshot, {last:.2f} at the last",
-            )
-        )
-        # regions per local period, density/f_loc, anti-correlates with the error whenever the error grows
-        # with f_loc, regions or not: hold f_loc fixed
-        follow = partial_rank_corr(dens[-1], err[-1], freq)
-        plain = rank_corr(dens[-1] / freq, err[-1])
-        out.append(
-            Finding(
-                f"{label} on the {kind}: local convergence follows the regions "
-                "(more regions per local period, lower error, at equal local frequency)",
-                bool(follow <= -RHO),
-                f"partial ρ(region density, local error | local frequency) = {follow:.2f} at the end "
-                f"(plain ρ(regions per local period, local error) = {plain:.2f})",
-            )
-        )
-    raws = [k for k in labels if encoding_rank(k)[0] == 0]
-    pes = _pe_order([k for k in labels if encoding_rank(k)[0] == 1])
-    if raws:
-        bias = rank_corr(curves[raws[0]]["error"][-1], freq)
-        out.append(
-            Finding(
-                f"{raws[0]} on the {kind}: spectral bias is local (the error grows with the local frequency)",
-                bool(bias >= RHO),
-                f"ρ(local error, local frequency) = {bias:.2f} at the end",
-            )
-        )
-    if raws and pes:
-        top = freq >= np.quantile(freq, 0.75)
-        a, b = (float(curves[k]["error"][-1][top].mean()) for k in (raws[0], pes[-1]))
-        out.append(
-            Finding(
-                f"on the {kind}, {pes[-1]} fits the highest-frequency quarter better than {raws[0]}",
-                bool(b < a),
-                f"mean local error there: {pes[-1]} {b:.3g}, {raws[0]} {a:.3g}",
-            )
-        )
-    if pes:
-        grid, exact = curves[pes[-1]]["counts"][-1, :2]
-        out.append(
-            Finding(
-                f"on the {kind}, the {n}-point grid misses regions of {pes[-1]} at the end (exact > grid)",
-                bool(exact > grid),
-                f"grid {grid:.0f}, exact {exact:.0f} distinct patterns",
-            )
-        )
-    return out
+def _spatial_rows(
+    key: SpatialKey, seed: int, epochs: np.ndarray, measured: dict[str, np.ndarray], freq: np.ndarray, n: int
+) -> list[tuple]:
+    """Metric rows of one run at every snapshot (``n``: the grid's points, for ``saturated``)."""
+    rows = []
+    for c, epoch in enumerate(epochs):
+        base = ("X4", str(key), seed, int(epoch))
+        grid, exact, pieces, unresolved = measured["counts"][c]
+        rows += [
+            (*base, "regions", "grid", grid),
+            (*base, "regions", "exact_distinct", exact),
+            (*base, "regions", "exact_pieces", pieces),
+            (*base, "regions", "unresolved", unresolved),
+            (*base, "regions", "saturated", float(grid == n)),
+            (*base, "local_error", "mean", float(measured["error"][c].mean())),
+            (*base, "density_vs_freq", "spearman", rank_corr(measured["density"][c], freq)),
+        ]
+    return rows
 
 
-def analyse_spatial(params: Spatial, runs: Runs) -> ExperimentResult:
-    """X4: density and local error per window over training, grid vs exact counts, figures, findings."""
-    order = [f"{label}@{type(s).__name__.lower()}" for s in params.signals for label in params.inputs]
-    result = make_analysis("X4", (), {}, key=_spatial_key, order=lambda p: order)(params, runs)
-    groups, configs = _usable(runs, _spatial_key)
+def _spatial_summary(curves: dict[str, np.ndarray], freq: np.ndarray, epochs: np.ndarray, n: int) -> dict:
+    """Seed-mean headline numbers of one group (NaN correlations as None)."""
+    return {
+        "grid_count_last": float(curves["counts"][-1, 0]),
+        "exact_count_last": float(curves["counts"][-1, 1]),
+        "saturated_last": bool(curves["counts"][-1, 0] == n),
+        "rho_density_freq": [_finite(rank_corr(dc, freq)) for dc in curves["density"]],
+        "rho_error_freq_last": _finite(rank_corr(curves["error"][-1], freq)),
+        "snapshot_epochs": [int(e) for e in epochs],
+    }
+
+
+def spatial_part(params: Spatial, configs: Configs, groups: Groups, summary: dict) -> Part:
+    """X4: every run's exact regions and local error per window at every snapshot, the per-seed
+    correlations and counts, seed-mean curves (arrays, summary, figures)."""
+    part = Part()
     centres = params.centres()
-    by_kind: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    curves: dict[SpatialKey, dict[str, np.ndarray]] = {}
     freqs: dict[str, np.ndarray] = {}
-    all_epochs, all_counts, sizes = {}, {}, {}
-    for key in (k for k in order if k in groups):
-        label, kind = key.split("@")
-        with one_thread():
-            per_run = [
-                run_spatial(params, configs[d.meta["key"]], d) for d in progress(groups[key], f"X4 {key}")
-            ]
-        first = groups[key][0]
-        t = first.get("signal", "t")[:, 0]
-        freqs[kind] = window_means(t, first.get("signal", "local_freq"), centres, params.window)
-        epochs = first.get("snapshot", "epochs")
-        curves = {m: np.mean([r[m] for r in per_run], axis=0) for m in per_run[0]}
-        by_kind.setdefault(kind, {})[label] = curves
-        all_epochs[key], all_counts[key], sizes[key] = epochs, curves["counts"], t.size
-        for m in ("density", "error", "counts"):
-            result.arrays[f"{m}/{key}"] = np.stack([r[m] for r in per_run])
-        result.arrays[f"epochs/{key}"] = epochs
-        for d, r in zip(groups[key], per_run):
-            for c, epoch in enumerate(epochs):
-                base = ("X4", key, d.meta["seed"], int(epoch))
-                grid, exact, pieces, unresolved = r["counts"][c]
-                result.rows += [
-                    (*base, "regions", "grid", grid),
-                    (*base, "regions", "exact_distinct", exact),
-                    (*base, "regions", "exact_pieces", pieces),
-                    (*base, "regions", "unresolved", unresolved),
-                    (*base, "regions", "saturated", float(grid == t.size)),
-                    (*base, "local_error", "mean", float(r["error"][c].mean())),
-                    (*base, "density_vs_freq", "spearman", rank_corr(r["density"][c], freqs[kind])),
-                ]
-        result.summary["inputs"][key].update(
-            {
-                "grid_count_last": float(curves["counts"][-1, 0]),
-                "exact_count_last": float(curves["counts"][-1, 1]),
-                "saturated_last": bool(curves["counts"][-1, 0] == t.size),
-                "rho_density_freq": [rank_corr(dc, freqs[kind]) for dc in curves["density"]],
-                "rho_error_freq_last": rank_corr(curves["error"][-1], freqs[kind]),
-                "snapshot_epochs": [int(e) for e in epochs],
-            }
+    epochs: dict[SpatialKey, np.ndarray] = {}
+    sizes: dict[SpatialKey, int] = {}
+    for key in (k for k in params.group_keys() if k in groups):
+        runs = groups[key]
+        measured = per_run(configs, runs, partial(run_spatial, params), f"X4 {key}")
+        t = runs[0].get("signal", "t")[:, 0]
+        freq = freqs[key.signal] = window_means(
+            t, runs[0].get("signal", "local_freq"), centres, params.window
         )
-    for kind, curves in by_kind.items():
-        result.arrays[f"local_freq/{kind}"] = freqs[kind]
-        key = next(k for k in order if k.endswith(f"@{kind}") and k in groups)
-        result.figures[f"spatial_{kind}"] = _spatial_figure(
-            kind, all_epochs[key], centres, freqs[kind], curves
-        )
-        result.findings += _spatial_findings(kind, freqs[kind], curves, sizes[key])
-    result.arrays["window_centres"] = centres
-    if all_counts:
-        result.figures["grid_vs_exact"] = _grid_exact_figure(all_epochs, all_counts, sizes)
-    return result
+        epochs[key], sizes[key] = runs[0].get("snapshot", "epochs"), t.size
+        for d, m in zip(runs, measured):
+            part.rows += _spatial_rows(key, d.meta["seed"], epochs[key], m, freq, t.size)
+            for quantity, value in spatial_values(m, freq).items():
+                part.table.add(key, quantity, d.meta["seed"], value)
+        curves[key] = {name: np.mean([m[name] for m in measured], axis=0) for name in measured[0]}
+        for name in measured[0]:
+            part.arrays[f"{name}/{key}"] = np.stack([m[name] for m in measured])
+        part.arrays[f"epochs/{key}"] = epochs[key]
+        summary[key].update(_spatial_summary(curves[key], freq, epochs[key], t.size))
+    for kind, freq in freqs.items():
+        part.arrays[f"local_freq/{kind}"] = freq
+        of_kind = {k.input: c for k, c in curves.items() if k.signal == kind}
+        first = next(k for k in curves if k.signal == kind)
+        part.figures[f"spatial_{kind}"] = _spatial_figure(kind, epochs[first], centres, freq, of_kind)
+    part.arrays["window_centres"] = centres
+    if curves:
+        counts = {k: c["counts"] for k, c in curves.items()}
+        part.figures["grid_vs_exact"] = _grid_exact_figure(epochs, counts, sizes)
+    return part
+
+
+analyse_spatial = measured_analysis(
+    "X4", spatial_part, spatial_claims, key=spatial_key, order=lambda p: p.group_keys()
+)
+"""X4: density and local error per window over training, grid vs exact counts, figures and claims."""
 
 
 # --------------------------------------------------------------------------- registry

@@ -1,91 +1,11 @@
-"""X5 -- theory versus observed: the kernel prediction from ``Θ₀`` against the real training dynamics.
+"""X5 -- theory versus observed: the kernel prediction from ``Θ₀`` against the real dynamics.
 
-The kernel view (Jacot et al. 2018; Lee et al., NeurIPS 2019) predicts full-batch gradient descent
-from the empirical NTK at initialisation alone: on the trainer's loss ``L = (1/(N C)) Σ (f − y)²``
-with learning rate ``η`` the linearised network's residual decays mode by mode,
-
-    r_t = U diag((1 − 2ηλ_k/(N C))^t) Uᵀ r_0,        Θ₀ = U Λ Uᵀ,
-
-(:func:`~specbias.metrics.ntk.linearised_residuals`), so the relative error of every target
-frequency, ``|R_t(k)|/|Y(k)|`` (:mod:`specbias.metrics.spectrum`), is predicted at every step
-(:func:`~specbias.metrics.ntk.predict_frequency_residuals`). The paper (Lazzari & Liu 2023)
-explains spectral bias by activation regions instead and states that the NTK does not capture the
-real network's dynamics. X5 puts the two side by side on the 1D study's target (the tone mixture
-``k ∈ {5, 10, …, 70}``, MLP-4×128) for raw ``[0,1)``, raw ``[-1,1)``, PE L=3, PE L=6 and RFF σ=10
-(256 Gaussian frequencies).
-
-Runs
-----
-For each input and seed, two ordinary :class:`~specbias.runs.RunConfig` runs on the same target and
-initialisation:
-
-* **gradient descent**, full batch, no momentum, ``η = GD_FRACTION · N C / λ_max(Θ₀)`` -- a tenth of
-  the linearised model's stability limit (:func:`~specbias.metrics.ntk.stable_lr`; rounded to 3
-  significant digits, the value in the run's config is the one the prediction uses). ``Θ₀`` comes
-  from the run's own initial network, rebuilt when the runs are planned exactly as
-  :func:`~specbias.runs.execute_run` builds it (seed stream ``"init"``). A tenth, not more: in the
-  standard parameterisation at width 128 the kernel's top eigenvalue grows 5-20× within a few
-  hundred steps (progressive sharpening, Cohen et al., ICLR 2021), so at ``η`` = 0.5 of the limit a
-  PE L=6 network hit the edge of stability within ~15 steps and died (constant output) at N = 1024,
-  and at 0.2 an RFF σ=30 network blew up;
-* **Adam** ``lr = 1e-3``, full batch, as in the 1D study. No kernel prediction holds for Adam; its
-  plots carry the GD prediction at the *equivalent* ``η`` -- the gradient-descent rate whose first
-  step lowers the loss as much, to first order, as Adam's first step
-  (:func:`~specbias.metrics.ntk.adam_equivalent_lr`, ``≈ lr ‖g‖₁/‖g‖₂²``), capped at
-  ``EQUIVALENT_CAP`` of the stability limit so that the linear model stays bounded -- and are
-  labelled "not applicable in theory".
-
-Every run carries, at one schedule (14 log-spaced steps, the middle and the last one), the
-per-frequency convergence, the grid region count (distinct activation patterns), the local and
-global Hamming distance (spec §1.4, §1.7) and a parameter snapshot; a second snapshot before
-the first update is the initialisation. The probes see the network after the update, so checkpoint
-epoch ``e`` is the state after ``e + 1`` steps (full batch: one step per epoch); the
-``epoch`` column of ``metrics.csv`` holds ``e``, every ``*_step`` of the summary counts steps.
-
-Analysis
---------
-Per run: ``Θ₀`` (:func:`~specbias.metrics.ntk.empirical_ntk` on the rebuilt initial network, float64)
-and its full spectrum; the predicted relative error of every tone at every checkpoint; ``Θ_t`` at
-every snapshot, its **drift** ``‖Θ_t − Θ₀‖_F/‖Θ₀‖_F``, the change of its top-10 eigenspace
-``1 − ‖U_tᵀU₀‖_F²/10`` (Fort et al., NeurIPS 2020; :func:`~specbias.metrics.ntk.ntk_drift`) and the
-growth of its top eigenvalue ``λ_max(Θ_t)/λ_max(Θ₀)``. Per input (means over seeds):
-
-* the **departure** ``D(t) = mean_k |e_meas(k, t) − e_pred(k, t)|``, the measured and predicted
-  relative errors' gap averaged over the tones, and the **departure step**: the first checkpoint
-  with ``D > DEPARTURE_TOL`` (None: the prediction holds within the budget);
-* the first checkpoint at which the activation regions, the local Hamming distance and the kernel
-  change **materially**: ``|R_t/R_1 − 1|``, ``|H_t/H_1 − 1|`` (relative to the first checkpoint,
-  after one step) and the drift above ``MATERIAL``;
-* the final measured and predicted errors of the low and high tones (lower and upper half of the
-  tones; k ≥ 40 for the paper's).
-
-Findings (computed from these tables, reported whichever way they come out): the GD prediction
-departs within the budget for most inputs (the paper's "the NTK does not capture real network
-dynamics"); where it departs, the kernel has drifted materially by then, and so have the activation
-patterns; for the encoded inputs the measured high tones end below the prediction (the real network
-is faster than its initial kernel); for raw inputs the activation patterns change materially while
-the prediction still holds, and the real network fits the low tones no faster than predicted; the
-prediction holds longer for raw ``[0,1)`` than for the highest PE; the NTK drifts more for raw
-``[0,1)`` than for the highest PE (a claim of the issue); under Adam the GD-kernel prediction departs
-no later than under GD, for every input. Measured (quick, seeds 0-2 give the same verdicts): the
-encoded inputs depart after 31-137 steps, each after its NTK drifted past 0.1, and end with high-tone
-errors of 0.05-0.9 against predicted 0.97-1.0 (the kernel's top eigenvalue grows 13-30×); raw inputs
-never depart within 600 steps; the activation patterns of PE/RFF (one region per point throughout)
-change only at or after the departure, so the departure lines up with the kernel drift rather than
-with the regions; the NTK drifts *less* for raw ``[0,1)`` than for PE L=6 (1.6 vs 10.8). See
-``docs/metrics/ntk.md`` for the table.
-
-Profiles
---------
-``paper``: the 1D study's scale -- N = 2048, MLP-4×128, 5 seeds, 4,000 GD steps and Adam's 500
-epochs (a GPU job: 50 runs; the analysis computes ~17 kernels of 2048² per run, 0.57 s each on one
-CPU thread, so kernels above :data:`ONE_THREAD_MAX_POINTS` points use every thread). ``quick`` runs on
-a 2-core CPU in about 30 s (27 s measured with 2 workers, 57 s with 3 seeds): N = 256 (the tones up
-to 70 stay below the Nyquist limit of 128; a step costs ~8× and a kernel ~64× less than at 2048; the
-quantities compared are per step, and the step rate ``ηλ/N`` does not depend on N), 600 GD steps
-(PE and RFF depart within ~30-140 steps and fit most tones by 600; raw inputs barely learn either
-way), Adam's 500 epochs, 1 seed, 14 log-spaced checkpoints (the parameter snapshots dominate the
-run files: ~3.5 MB per run, 7.7 MB for RFF with its 512 features; 42 MB in all).
+For each input and seed, a full-batch gradient-descent run at a tenth of the linearised model's stability
+limit and an Adam run on the 1D study's tone mixture; the analysis rebuilds every run's initial network,
+predicts each tone's relative error from the empirical NTK ``Θ₀`` (:mod:`specbias.metrics.ntk`), measures
+the kernel's drift and the activation patterns' change at every snapshot (one run at a time, under a
+progress bar), puts per-seed values in the experiment's :class:`~specbias.claims.SeedTable` and judges the
+claims on them. Protocol, profiles, claims and measured numbers: ``docs/experiments/kernel.md``.
 """
 
 from __future__ import annotations
@@ -94,6 +14,7 @@ import dataclasses
 import textwrap
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import matplotlib.pyplot as plt
@@ -104,16 +25,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from specbias import figures
+from specbias.claims import AllOf, Claim, Compare, Level, SeedTable
 from specbias.errors import ConfigError
-from specbias.experiments.analysis import (
-    Runs,
-    encoding_rank,
-    make_analysis,
-    one_thread,
-    progress,
-    raw_and_encoded,
-)
-from specbias.experiments.base import Experiment, ExperimentResult, Finding, check_study
+from specbias.experiments.analysis import Groups, Part, encoding_rank, one_thread, raw_and_encoded
+from specbias.experiments.base import Experiment, check_study
+from specbias.experiments.exact import Configs, measured_analysis, per_run
 from specbias.metrics.ntk import (
     NTKSpectrum,
     adam_equivalent_lr,
@@ -138,22 +54,23 @@ from specbias.runs import (
 )
 from specbias.seeding import stream_seed
 from specbias.signals import ToneMixture
+from specbias.thresholds import threshold
 from specbias.training import Schedule, TrainConfig
 
 GD_FRACTION = 0.1
 """Gradient descent's ``η`` as a fraction of the linearised model's stability limit ``N C/λ_max(Θ₀)``."""
 EQUIVALENT_CAP = 0.9
 """The Adam runs' equivalent ``η`` is capped at this fraction of the stability limit."""
-DEPARTURE_TOL = 0.05
-"""The prediction *departs* when the measured and predicted relative errors differ by more than this,
-averaged over the tones."""
-MATERIAL = 0.1
-"""A *material* change: region count or local Hamming distance by more than 10% of its value after
-the first step, or an NTK drift ``‖Θ_t − Θ₀‖_F/‖Θ₀‖_F`` above 0.1."""
 TOP_K = 10
 """Size of the NTK eigenspace whose change is tracked."""
 SHOWN_MODES = 4
 """Eigenvectors of ``Θ₀`` drawn (and saved) per input."""
+DEPARTURE = threshold("departure").value
+"""The prediction *departs* when the measured and predicted relative errors differ by more than this,
+averaged over the tones."""
+DRIFT = threshold("drift").value
+"""A *material* change: an NTK drift ``‖Θ_t − Θ₀‖_F/‖Θ₀‖_F``, or a region count or local Hamming distance
+relative to its value after the first step, above this."""
 INIT = "init"
 """Name of the snapshot taken before the first update (the initialisation)."""
 ONE_THREAD_MAX_POINTS = 1024
@@ -241,8 +158,9 @@ class KernelStudy:
         eta = stable_lr(empirical_ntk(model, x), self.gd_fraction)
         return TrainConfig(epochs=self.gd_steps, lr=float(f"{eta:.3g}"), optimizer="sgd", momentum=0.0)
 
-    def group_keys(self) -> list[str]:
-        return [group_key(opt, label) for opt in ("gd", "adam") for label in self.inputs]
+    def group_keys(self) -> list[KernelGroup]:
+        """The groups in report order: every input under gradient descent, then under Adam."""
+        return [KernelGroup(opt, label) for opt in OPTIMISERS for label in self.inputs]
 
     def runs(self, seeds: int) -> list[RunConfig]:
         with kernel_threads(self.signal.n):
@@ -260,12 +178,27 @@ def optimiser(cfg: RunConfig) -> str:
     return "gd" if cfg.train.optimizer == "sgd" else "adam"
 
 
-def group_key(opt: str, label: str) -> str:
-    return f"{opt}/{label}"
+OPTIMISERS = ("gd", "adam")
+EVERY_INPUT = "every input"
+"""The ``input`` of a group holding one value per seed over every input of an optimiser."""
+DEPARTING = "departing inputs"
+"""The ``input`` of a group holding one value per seed over the inputs whose prediction departs."""
 
 
-def _key(cfg: RunConfig) -> str:
-    return group_key(optimiser(cfg), cfg.input)
+@dataclass(frozen=True)
+class KernelGroup:
+    """An X5 group: optimiser (``gd``, ``adam``) and input label (or :data:`EVERY_INPUT`,
+    :data:`DEPARTING`); written ``"<optimiser>/<input>"``, the summary's and the arrays' key."""
+
+    optimiser: str
+    input: str
+
+    def __str__(self) -> str:
+        return f"{self.optimiser}/{self.input}"
+
+
+def kernel_group(cfg: RunConfig) -> KernelGroup:
+    return KernelGroup(optimiser(cfg), cfg.input)
 
 
 def encoded_grid(cfg: RunConfig) -> tuple[torch.Tensor, np.ndarray]:
@@ -326,6 +259,12 @@ class Trajectory:
         """``D(t) = mean_k |e_meas(k, t) − e_pred(k, t)|``, ``(J,)``."""
         return np.abs(self.measured - self.predicted).mean(axis=1)
 
+    @property
+    def pattern_change(self) -> np.ndarray:
+        """The larger relative change of the grid region count and the local Hamming distance since
+        the first checkpoint, ``(J,)``."""
+        return np.maximum(relative_to_first(self.regions), relative_to_first(self.hamming))
+
 
 def _kernel_change(
     model: MLP, x: torch.Tensor, theta0: torch.Tensor, spec0: NTKSpectrum
@@ -380,10 +319,16 @@ def trajectory(cfg: RunConfig, run: RunData) -> Trajectory:
 # --------------------------------------------------------------------------- per input
 
 
+def first_index_above(values: np.ndarray, tol: float) -> int | None:
+    """The index of the first value above ``tol`` (NaN never is), or None."""
+    hits = np.flatnonzero(np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf) > tol)
+    return int(hits[0]) if hits.size else None
+
+
 def first_step_above(steps: np.ndarray, values: np.ndarray, tol: float) -> int | None:
     """The first checkpoint step whose value exceeds ``tol`` (NaN never does), or None."""
-    hits = np.flatnonzero(np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf) > tol)
-    return int(steps[hits[0]]) if hits.size else None
+    index = first_index_above(values, tol)
+    return None if index is None else int(steps[index])
 
 
 def relative_to_first(values: np.ndarray) -> np.ndarray:
@@ -433,12 +378,12 @@ class InputView:
             "eta_fraction_of_limit": float(np.mean(self.stack("eta_fraction"))),
             "eta_equivalent": float(np.mean(self.stack("eta_equivalent"))),
             "eta_capped_seeds": int(np.sum(self.stack("eta") < self.stack("eta_equivalent"))),
-            "departure_step": first_step_above(steps, c["departure"], DEPARTURE_TOL),
-            "drift_step": first_step_above(steps, c["ntk_drift"], MATERIAL),
-            "region_step": first_step_above(steps, c["region_change"], MATERIAL),
-            "hamming_step": first_step_above(steps, c["hamming_change"], MATERIAL),
+            "departure_step": first_step_above(steps, c["departure"], DEPARTURE),
+            "drift_step": first_step_above(steps, c["ntk_drift"], DRIFT),
+            "region_step": first_step_above(steps, c["region_change"], DRIFT),
+            "hamming_step": first_step_above(steps, c["hamming_change"], DRIFT),
             "pattern_step": first_step_above(
-                steps, np.maximum(c["region_change"], c["hamming_change"]), MATERIAL
+                steps, np.maximum(c["region_change"], c["hamming_change"]), DRIFT
             ),
             "departure_last": float(c["departure"][-1]),
             "departure_max": float(c["departure"].max()),
@@ -456,138 +401,199 @@ class InputView:
         }
 
 
-# --------------------------------------------------------------------------- findings
+# --------------------------------------------------------------------------- per-seed values and claims
+
+DEPARTS = "the prediction departs within the budget (1: yes)"
+HELD = "steps the prediction holds (the budget if it never departs)"
+DRIFT_BY = "least NTK drift by the departure"
+PATTERN_BY = "least pattern change by the departure"
+PATTERN_BEFORE = "largest pattern change before any departure"
+SHARE = "share of the inputs whose prediction departs"
+MEASURED_HIGH, PREDICTED_HIGH = "measured high-tone error at the end", "predicted high-tone error at the end"
+LOW_GAIN = "low-tone error the real network saves over the prediction, relative"
+DRIFT_END = "NTK drift at the end"
+ADAM_DELAY = "Adam's departure step after GD's, relative (common horizon)"
 
 
-def _later(a: int | None, b: int | None) -> bool:
-    """``a`` comes strictly later than ``b``; None (never within the budget) is latest."""
-    return (a is None and b is not None) or (a is not None and b is not None and a > b)
+def _nanmax(values: np.ndarray) -> float:
+    """The largest finite value, NaN if there is none (a kernel that was not finite)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else float("nan")
 
 
-def _steps(entries: dict[str, dict], field: str) -> str:
-    return ", ".join(f"{lb}: {e[field] if e[field] is not None else 'never'}" for lb, e in entries.items())
-
-
-def _precedes(claim: str, gd: dict[str, dict], field: str) -> Finding:
-    """Every input whose prediction departs had its ``field`` change no later than the departure."""
-    departing = {lb: e for lb, e in gd.items() if e["departure_step"] is not None}
-    if not departing:
-        return Finding(claim, False, "not measurable: the prediction departs for no input")
-    late = [lb for lb, e in departing.items() if _later(e[field], e["departure_step"])]
-    detail = f"departure {_steps(departing, 'departure_step')}; {field} {_steps(departing, field)}"
-    return Finding(claim, not late, detail + (f"; later or never for {', '.join(late)}" if late else ""))
-
-
-def _compare_last(entries: dict[str, dict], tones: str) -> tuple[dict[str, bool], str]:
-    """Per input: measured final error of the ``tones`` (low/high) below the prediction, and a detail."""
-    below = {lb: e[f"measured_{tones}_last"] < e[f"predicted_{tones}_last"] for lb, e in entries.items()}
-    detail = "; ".join(
-        f"{lb}: measured {e[f'measured_{tones}_last']:.3g} vs predicted {e[f'predicted_{tones}_last']:.3g}"
-        for lb, e in entries.items()
-    )
-    return below, detail
-
-
-def _gd_findings(gd: dict[str, dict]) -> list[Finding]:
-    departed = [lb for lb, e in gd.items() if e["departure_step"] is not None]
-    return [
-        Finding(
-            "Θ₀ does not capture the real GD dynamics: the kernel prediction departs from the measured "
-            f"convergence (mean |Δ rel. error| > {DEPARTURE_TOL}) within the budget for most inputs",
-            len(departed) > len(gd) / 2,
-            f"{len(departed)} of {len(gd)} inputs depart; {_steps(gd, 'departure_step')}",
-        ),
-        _precedes(
-            f"where the GD prediction departs, the NTK has drifted by more than {MATERIAL:.0%} by then",
-            gd,
-            "drift_step",
-        ),
-        _precedes(
-            "where the GD prediction departs, the activation patterns (grid region count or local Hamming) "
-            f"have changed by more than {MATERIAL:.0%} by then",
-            gd,
-            "pattern_step",
-        ),
-    ]
-
-
-def _input_kind_findings(gd: dict[str, dict]) -> list[Finding]:
-    out = []
-    encoded = {lb: e for lb, e in gd.items() if encoding_rank(lb)[0] in (1, 2)}
-    if encoded:
-        below, detail = _compare_last(encoded, "high")
-        out.append(
-            Finding(
-                "for the encoded inputs (PE, RFF) the measured high tones end below the kernel prediction "
-                "(the real network fits them faster than its initial kernel)",
-                all(below.values()),
-                detail,
-            )
-        )
-    raws = {lb: e for lb, e in gd.items() if encoding_rank(lb)[0] == 0}
-    if raws:
-        out.append(
-            Finding(
-                "for raw inputs the activation patterns change materially while the kernel prediction "
-                "still holds (a pattern change before, or without, any departure)",
-                all(_later(e["departure_step"], e["pattern_step"]) for e in raws.values()),
-                f"pattern change {_steps(raws, 'pattern_step')}; departure {_steps(raws, 'departure_step')}",
-            )
-        )
-        below, detail = _compare_last(raws, "low")
-        out.append(
-            Finding(
-                "for raw inputs the real network fits the low tones no faster than its initial kernel",
-                not any(below.values()),
-                detail,
-            )
-        )
+def run_values(t: Trajectory) -> dict[str, float]:
+    """One run's per-seed X5 quantities: whether and when the prediction departs (``D > departure``), the
+    largest kernel drift and pattern change up to the departure (the inputs that depart) and before it,
+    the final high-tone errors, the relative low-tone saving ``(e_pred − e_meas)/e_pred`` and the final
+    drift."""
+    dep = first_index_above(t.departure, DEPARTURE)
+    patterns = t.pattern_change
+    before = patterns[:dep]
+    meas_low, meas_high = halves(t.measured[-1])
+    pred_low, pred_high = halves(t.predicted[-1])
+    out = {
+        DEPARTS: float(dep is not None),
+        HELD: float(t.steps[-1] if dep is None else t.steps[dep]),
+        PATTERN_BEFORE: float(before.max()) if before.size else 0.0,
+        MEASURED_HIGH: meas_high,
+        PREDICTED_HIGH: pred_high,
+        LOW_GAIN: (pred_low - meas_low) / pred_low,
+        DRIFT_END: float(t.drift[-1]),
+    }
+    if dep is not None:
+        out[DRIFT_BY] = _nanmax(t.drift[: dep + 1])
+        out[PATTERN_BY] = float(patterns[: dep + 1].max())
     return out
 
 
-def _raw_vs_pe_findings(gd: dict[str, dict]) -> list[Finding]:
-    raw, pes = raw_and_encoded(list(gd))
-    if not (raw and pes):
-        return []
-    top = pes[-1]
-    r, p = gd[raw], gd[top]
-    return [
-        Finding(
-            f"the kernel prediction holds longer for {raw} than for {top}",
-            _later(r["departure_step"], p["departure_step"]),
-            f"departure {_steps({raw: r, top: p}, 'departure_step')}",
+def _adam_delay(gd: Trajectory, adam: Trajectory, held_gd: float, held_adam: float) -> float:
+    """``(s_Adam − s_GD)/s_GD`` from the steps each prediction holds (:data:`HELD`), both capped at the
+    shorter budget (a prediction that never departs holds to it)."""
+    horizon = float(min(gd.steps[-1], adam.steps[-1]))
+    s_gd, s_adam = min(held_gd, horizon), min(held_adam, horizon)
+    return (s_adam - s_gd) / s_gd
+
+
+def kernel_values(trajectories: dict[KernelGroup, dict[int, Trajectory]]) -> SeedTable:
+    """The per-seed table X5's claims read, from every group's trajectories by seed: each group's
+    :func:`run_values`, Adam's departure delay against GD, and per optimiser the share of inputs that
+    depart (:data:`EVERY_INPUT`) and the least drift and pattern change by a departure over the inputs
+    that depart (:data:`DEPARTING`; marked not measurable where none does)."""
+    table = SeedTable()
+    per_run = {k: {s: run_values(t) for s, t in runs.items()} for k, runs in trajectories.items()}
+    for key, by_seed in per_run.items():
+        for seed, values in by_seed.items():
+            for quantity, value in values.items():
+                table.add(key, quantity, seed, value)
+        gd = KernelGroup("gd", key.input)
+        for seed in by_seed.keys() & per_run.get(gd, {}).keys() if key.optimiser == "adam" else ():
+            held = per_run[gd][seed][HELD], by_seed[seed][HELD]
+            table.add(
+                key, ADAM_DELAY, seed, _adam_delay(trajectories[gd][seed], trajectories[key][seed], *held)
+            )
+    for opt in OPTIMISERS:
+        groups = [v for k, v in per_run.items() if k.optimiser == opt]
+        for seed in sorted({s for g in groups for s in g}):
+            runs = [g[seed] for g in groups if seed in g]
+            table.add(KernelGroup(opt, EVERY_INPUT), SHARE, seed, float(np.mean([r[DEPARTS] for r in runs])))
+            departing = [r for r in runs if r[DEPARTS]]
+            for quantity in (DRIFT_BY, PATTERN_BY) if departing else ():
+                table.add(KernelGroup(opt, DEPARTING), quantity, seed, min(r[quantity] for r in departing))
+        if groups and not table.get(KernelGroup(opt, DEPARTING), DRIFT_BY):
+            table.mark(KernelGroup(opt, DEPARTING), "the prediction departs for no input in any seed")
+    return table
+
+
+def _every(text: str, parts: list[Claim]) -> list[Claim]:
+    """All of ``parts`` under ``text``; nothing when there are none (no input of that kind)."""
+    return [AllOf(text=text, parts=parts)] if parts else []
+
+
+def kernel_claims(params: KernelStudy) -> list[Claim]:
+    """X5's claims over the inputs of ``params`` (the table: :func:`kernel_values`)."""
+    gd = {label: KernelGroup("gd", label) for label in params.inputs}
+    encoded = [k for label, k in gd.items() if encoding_rank(label)[0] in (1, 2)]
+    raws = [k for label, k in gd.items() if encoding_rank(label)[0] == 0]
+    departing = KernelGroup("gd", DEPARTING)
+    out: list[Claim] = [
+        Level(
+            text="Θ₀ does not capture the real GD dynamics: the kernel prediction departs from the measured "
+            f"convergence (mean |Δ rel. error| > {DEPARTURE}) within the budget for most inputs",
+            reads=SHARE,
+            group=KernelGroup("gd", EVERY_INPUT),
+            threshold="most",
         ),
-        Finding(
-            f"the NTK drifts more for {raw} than for {top} (‖Θ_T − Θ₀‖/‖Θ₀‖ at the end)",
-            r["ntk_drift_last"] > p["ntk_drift_last"],
-            f"{raw} {r['ntk_drift_last']:.3g} vs {top} {p['ntk_drift_last']:.3g}; top-{TOP_K} eigenspace "
-            f"change {r['ntk_subspace_change_last']:.2f} vs {p['ntk_subspace_change_last']:.2f}",
+        Level(
+            text=f"where the GD prediction departs, the NTK has drifted by more than {DRIFT:.0%} by then",
+            reads=DRIFT_BY,
+            group=departing,
+            threshold="drift",
+        ),
+        Level(
+            text="where the GD prediction departs, the activation patterns (grid region count or local "
+            f"Hamming) have changed by more than {DRIFT:.0%} by then",
+            reads=PATTERN_BY,
+            group=departing,
+            threshold="drift",
+        ),
+        *_every(
+            "for the encoded inputs (PE, RFF) the measured high tones end below the kernel prediction "
+            "(the real network fits them faster than its initial kernel)",
+            [
+                Compare(
+                    text=f"{k.input}: measured < predicted",
+                    reads=MEASURED_HIGH,
+                    reads_b=PREDICTED_HIGH,
+                    a=k,
+                    b=k,
+                    relation="<",
+                )
+                for k in encoded
+            ],
+        ),
+        *_every(
+            "for raw inputs the activation patterns change materially while the kernel prediction still "
+            "holds (a pattern change before, or without, any departure)",
+            [
+                Level(
+                    text=f"{k.input}: {PATTERN_BEFORE} > drift",
+                    reads=PATTERN_BEFORE,
+                    group=k,
+                    threshold="drift",
+                )
+                for k in raws
+            ],
+        ),
+        *_every(
+            "for raw inputs the real network fits the low tones no faster than its initial kernel",
+            [
+                Level(
+                    text=f"{k.input}: {LOW_GAIN} < material",
+                    reads=LOW_GAIN,
+                    group=k,
+                    threshold="material",
+                    above=False,
+                )
+                for k in raws
+            ],
         ),
     ]
-
-
-def _adam_findings(gd: dict[str, dict], adam: dict[str, dict]) -> list[Finding]:
-    both = [lb for lb in gd if lb in adam]
-    if not both:
-        return []
-    late = [lb for lb in both if _later(adam[lb]["departure_step"], gd[lb]["departure_step"])]
-    return [
-        Finding(
-            "under Adam the GD-kernel prediction (equivalent η) departs no later than under GD, for every "
-            "input",
-            not late,
-            f"Adam {_steps({lb: adam[lb] for lb in both}, 'departure_step')}; "
-            f"GD {_steps({lb: gd[lb] for lb in both}, 'departure_step')}",
+    raw, pes = raw_and_encoded(list(params.inputs))
+    if raw and pes:
+        a, b = gd[raw], gd[pes[-1]]
+        out += [
+            Compare(
+                text=f"the kernel prediction holds longer for {raw} than for {pes[-1]}",
+                reads=HELD,
+                a=a,
+                b=b,
+                relation=">",
+            ),
+            Compare(
+                text=f"the NTK drifts more for {raw} than for {pes[-1]} (‖Θ_T − Θ₀‖/‖Θ₀‖ at the end)",
+                reads=DRIFT_END,
+                a=a,
+                b=b,
+                relation=">",
+            ),
+        ]
+    out.append(
+        AllOf(
+            text="under Adam the GD-kernel prediction (equivalent η) departs no later than under GD, for "
+            "every input",
+            parts=[
+                Level(
+                    text=f"{label}: {ADAM_DELAY} < material",
+                    reads=ADAM_DELAY,
+                    group=KernelGroup("adam", label),
+                    threshold="material",
+                    above=False,
+                )
+                for label in params.inputs
+            ],
         )
-    ]
-
-
-def kernel_findings(table: dict[str, dict[str, dict]]) -> list[Finding]:
-    """The X5 findings from the per-input tables ``table[opt][label]`` (opt ``gd``/``adam``)."""
-    gd, adam = table.get("gd", {}), table.get("adam", {})
-    if not gd:
-        return []
-    return [*_gd_findings(gd), *_input_kind_findings(gd), *_raw_vs_pe_findings(gd), *_adam_findings(gd, adam)]
+    )
+    return out
 
 
 # --------------------------------------------------------------------------- figures
@@ -626,20 +632,20 @@ def _mark_departure(ax: Axes, step: int | None) -> None:
 
 
 def overlay_figure(
-    views: dict[str, InputView], entries: dict[str, dict], freqs: np.ndarray, title: str
+    views: dict[KernelGroup, InputView], entries: dict[KernelGroup, dict], freqs: np.ndarray, title: str
 ) -> Figure:
     """Per input: relative error per tone, measured (solid, seed mean) vs predicted (dashed)."""
     fig, axes = _panels(len(views))
     cmap = plt.get_cmap("viridis")
-    for ax, (label, view) in zip(axes, views.items()):
+    for ax, (key, view) in zip(axes, views.items()):
         meas, pred = view.stack("measured").mean(axis=0), view.stack("predicted").mean(axis=0)
         for q, k in enumerate(freqs):
             c = cmap(q / max(1, len(freqs) - 1))
             ax.plot(view.steps, meas[:, q], color=c, lw=1.2, label=f"k={k}" if q % 3 == 0 else None)
             ax.plot(view.steps, pred[:, q], color=c, lw=1.0, ls="--")
-        _mark_departure(ax, entries[label]["departure_step"])
+        _mark_departure(ax, entries[key]["departure_step"])
         _step_axis(ax)
-        ax.set_title(figures.input_title(label.split("/", 1)[1]))
+        ax.set_title(figures.input_title(key.input))
         ax.set_ylabel("relative error |R(k)|/|Y(k)|")
     axes[0].legend(fontsize=6, ncol=2, loc="lower left")
     _suptitle(
@@ -658,26 +664,28 @@ _LINEUP = {
 }
 
 
-def lineup_figure(views: dict[str, InputView], entries: dict[str, dict], title: str) -> Figure:
+def lineup_figure(
+    views: dict[KernelGroup, InputView], entries: dict[KernelGroup, dict], title: str
+) -> Figure:
     """Per input: the prediction gap next to the kernel drift and the activation-pattern changes."""
     fig, axes = _panels(len(views))
-    for ax, (label, view) in zip(axes, views.items()):
+    for ax, (key, view) in zip(axes, views.items()):
         curves = view.curves()
         for name, (text, color) in _LINEUP.items():
             ax.plot(view.steps, np.maximum(curves[name], 1e-4), color=color, lw=1.3, label=text)
-        ax.axhline(DEPARTURE_TOL, color="black", ls="--", lw=0.7)
-        ax.axhline(MATERIAL, color="grey", ls="--", lw=0.7)
-        _mark_departure(ax, entries[label]["departure_step"])
+        ax.axhline(DEPARTURE, color="black", ls="--", lw=0.7)
+        ax.axhline(DRIFT, color="grey", ls="--", lw=0.7)
+        _mark_departure(ax, entries[key]["departure_step"])
         _step_axis(ax)
         ax.set_yscale("log")
-        ax.set_title(figures.input_title(label.split("/", 1)[1]))
+        ax.set_title(figures.input_title(key.input))
     axes[0].legend(fontsize=6, loc="upper left")
     _suptitle(fig, title, "where the prediction departs vs kernel and activation-pattern change")
     fig.tight_layout()
     return fig
 
 
-def drift_figure(views: dict[str, InputView]) -> Figure:
+def drift_figure(views: dict[KernelGroup, InputView]) -> Figure:
     """NTK drift, eigenspace change and top-eigenvalue growth per input; GD solid, Adam dashed."""
     names = {
         "ntk_drift": "‖Θ_t − Θ₀‖_F / ‖Θ₀‖_F",
@@ -685,17 +693,17 @@ def drift_figure(views: dict[str, InputView]) -> Figure:
         "ntk_top_eig_growth": "λ_max(Θ_t) / λ_max(Θ₀)",
     }
     fig, axes = _panels(len(names), width=5.0, height=3.8)
-    labels = list(dict.fromkeys(k.split("/", 1)[1] for k in views))
+    labels = list(dict.fromkeys(k.input for k in views))
     palette = figures.colors(labels)
     for ax, (name, text) in zip(axes, names.items()):
         for key, view in views.items():
-            opt, label = key.split("/", 1)
+            gd = key.optimiser == "gd"
             ax.plot(
                 view.steps,
                 view.curves()[name],
-                color=palette[label],
-                ls="-" if opt == "gd" else "--",
-                label=f"{figures.input_title(label)} ({'GD' if opt == 'gd' else 'Adam'})",
+                color=palette[key.input],
+                ls="-" if gd else "--",
+                label=f"{figures.input_title(key.input)} ({'GD' if gd else 'Adam'})",
             )
         _step_axis(ax)
         if name != "ntk_subspace_change":
@@ -707,12 +715,12 @@ def drift_figure(views: dict[str, InputView]) -> Figure:
     return fig
 
 
-def init_kernel_figure(views: dict[str, InputView], t: np.ndarray) -> Figure:
+def init_kernel_figure(views: dict[KernelGroup, InputView], t: np.ndarray) -> Figure:
     """``Θ₀`` per input (gradient-descent runs, seed 0): its normalised spectrum ``λ_i/λ_1``, the
     target's alignment ``A_k(y)`` (energy fraction in the top ``k`` eigenvectors; a kernel whose top
     modes hold the target fits it fast in the linearised regime), and its top eigenvectors as signals
     over ``t`` -- smooth, low-frequency modes for raw inputs, oscillating ones under an encoding."""
-    gd = {k.split("/", 1)[1]: v.trajectories[0] for k, v in views.items() if k.startswith("gd/")}
+    gd = {k.input: v.trajectories[0] for k, v in views.items() if k.optimiser == "gd"}
     fig, axes = _panels(2 + len(gd), width=4.4, height=3.2, ncols=4)
     palette = figures.colors(list(gd))
     for label, traj in gd.items():
@@ -769,55 +777,67 @@ def _arrays(key: str, view: InputView) -> dict[str, np.ndarray]:
     return out
 
 
-def analyse(params: KernelStudy, runs: Runs) -> ExperimentResult:
-    """X5: per-group summary, the per-run kernel view, per-input tables, figures and findings."""
-    result = make_analysis("X5", (), {}, key=_key, order=lambda p: p.group_keys())(params, runs)
-    usable = sorted(((cfg, d) for cfg, d in runs if d.meta["diverged_at"] is None), key=lambda p: p[0].seed)
-    views: dict[str, InputView] = {}
-    seeds: dict[str, list[int]] = {}
-    freqs = np.zeros(0, dtype=np.int64)
-    for key in params.group_keys():
-        members = [(cfg, d) for cfg, d in usable if _key(cfg) == key]
-        if members:
-            with kernel_threads(params.signal.n):
-                views[key] = InputView([trajectory(cfg, d) for cfg, d in progress(members, f"X5 {key}")])
-            seeds[key] = [cfg.seed for cfg, _ in members]
-            freqs = members[0][1].arrays["signal/freqs"]
-    table: dict[str, dict[str, dict]] = {}
-    for key, view in views.items():
-        opt, label = key.split("/", 1)
-        entry = view.entry()
-        table.setdefault(opt, {})[label] = entry
-        result.summary["inputs"][key].update({"departure_step": entry["departure_step"], "eta": entry["eta"]})
-        result.rows += _rows(key, seeds[key], view, freqs)
-        result.arrays.update(_arrays(key, view))
-    result.arrays["freqs"] = freqs
-    result.summary["kernel"] = table
-    result.summary["tolerances"] = {"departure": DEPARTURE_TOL, "material": MATERIAL, "top_k": TOP_K}
-    for opt in ("gd", "adam"):
-        group = {k: v for k, v in views.items() if k.startswith(f"{opt}/")}
+INIT_ARRAYS = {"init_eigvals": "eigvals0", "init_alignment": "alignment0", "init_modes": "modes0"}
+"""Saved views of ``Θ₀`` (array name → :class:`Trajectory` field), every group, when a GD run finished."""
+
+
+def _figures(
+    views: dict[KernelGroup, InputView], entries: dict[KernelGroup, dict], freqs: np.ndarray, t: np.ndarray
+) -> dict[str, Figure]:
+    """Per optimiser the prediction overlay and the departure line-up; the drift of every group; the
+    kernel at initialisation of the gradient-descent runs."""
+    out: dict[str, Figure] = {}
+    for opt in OPTIMISERS:
+        group = {k: v for k, v in views.items() if k.optimiser == opt}
         if group:
-            entries = {k: table[opt][k.split("/", 1)[1]] for k in group}
-            frac = float(np.mean([e["eta_fraction_of_limit"] for e in entries.values()]))
+            frac = float(np.mean([entries[k]["eta_fraction_of_limit"] for k in group]))
             title = _OPT_TITLE[opt].format(f=frac)
-            result.figures[f"{opt}_prediction_vs_measured"] = overlay_figure(group, entries, freqs, title)
-            result.figures[f"{opt}_departure_lineup"] = lineup_figure(group, entries, title)
-    if views:
-        result.figures["ntk_drift"] = drift_figure(views)
-        if any(k.startswith("gd/") for k in views):
-            result.figures["kernel_at_init"] = init_kernel_figure(views, params.signal.build(0).t.reshape(-1))
-            for key, view in views.items():
-                result.arrays[f"init_eigvals/{key}"] = view.stack("eigvals0")
-                result.arrays[f"init_alignment/{key}"] = view.stack("alignment0")
-                result.arrays[f"init_modes/{key}"] = view.stack("modes0")
-    result.findings += kernel_findings(table)
-    return result
+            out[f"{opt}_prediction_vs_measured"] = overlay_figure(group, entries, freqs, title)
+            out[f"{opt}_departure_lineup"] = lineup_figure(group, entries, title)
+    out["ntk_drift"] = drift_figure(views)
+    if any(k.optimiser == "gd" for k in views):
+        out["kernel_at_init"] = init_kernel_figure(views, t)
+    return out
+
+
+def kernel_part(params: KernelStudy, configs: Configs, groups: Groups, summary: dict) -> Part:
+    """X5: every finished run's :func:`trajectory` (a kernel per snapshot), the per-seed table
+    (:func:`kernel_values`), each group's seed-mean entry (the summary's ``kernel[optimiser][input]`` and
+    the group's summary), rows, arrays and figures."""
+    part = Part()
+    threads = partial(kernel_threads, params.signal.n)
+    keys = [k for k in params.group_keys() if k in groups]
+    views = {k: InputView(per_run(configs, groups[k], trajectory, f"X5 {k}", threads)) for k in keys}
+    seeds = {k: [d.meta["seed"] for d in groups[k]] for k in keys}
+    freqs = groups[keys[0]][0].arrays["signal/freqs"]
+    part.table = kernel_values({k: dict(zip(seeds[k], v.trajectories)) for k, v in views.items()})
+    entries = {k: view.entry() for k, view in views.items()}
+    kernel: dict[str, dict[str, dict]] = {}
+    has_gd = any(k.optimiser == "gd" for k in keys)
+    for key, view in views.items():
+        kernel.setdefault(key.optimiser, {})[key.input] = entries[key]
+        summary[key].update({"departure_step": entries[key]["departure_step"], "eta": entries[key]["eta"]})
+        part.rows += _rows(str(key), seeds[key], view, freqs)
+        part.arrays.update(_arrays(str(key), view))
+        for name, field in INIT_ARRAYS.items() if has_gd else ():
+            part.arrays[f"{name}/{key}"] = view.stack(field)
+    part.arrays["freqs"] = freqs
+    part.figures = _figures(views, entries, freqs, params.signal.build(0).t.reshape(-1))
+    part.summary = {
+        "kernel": kernel,
+        "tolerances": {"departure": DEPARTURE, "material": DRIFT, "top_k": TOP_K},
+    }
+    return part
+
+
+analyse = measured_analysis("X5", kernel_part, kernel_claims, key=kernel_group, order=KernelStudy.group_keys)
+"""X5: per-group summary, the per-run kernel view, per-input tables, figures and claims."""
 
 
 # --------------------------------------------------------------------------- registry
 
 X5_PAPER = KernelStudy()
-X5_QUICK = KernelStudy(signal=ToneMixture(n=256), gd_steps=600, seeds=1)
+X5_QUICK = KernelStudy(signal=ToneMixture(n=256), inputs=("raw01", "pe3", "pe6"), gd_steps=600, seeds=3)
 
 KERNEL_EXPERIMENTS = (
     Experiment.of(
