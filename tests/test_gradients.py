@@ -206,11 +206,29 @@ def tanh_net(seed):
     return nn.Sequential(nn.Linear(2, 7), nn.Tanh(), nn.Linear(7, 5), nn.Tanh(), nn.Linear(5, 3)).double()
 
 
-def test_non_mlp_auto_uses_func_and_matches_autograd(monkeypatch):
+def test_linear_tanh_module_auto_uses_gram_and_matches_autograd(monkeypatch):
+    """Any nn.Linear + elementwise module now takes the Gram identity (hooks + autograd δ)."""
     model = tanh_net(11)
     n = 14
     x, y = raw_inputs(n, 2, 11), targets(n, 3, 11)
     pairs = random_pairs(n, 9, 11)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("func fallback used for a covered module")
+
+    monkeypatch.setattr(grads_mod, "_func_grads", boom)
+    prod = loss_gradient_pairs(model, x, y, pairs, method="auto")
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+    g = torch.stack([ref_grad(model, x[k], y[k]) for k in range(n)])
+    assert_close(loss_gradient_gram(model, x, y).numpy(), (g @ g.T).numpy())
+
+
+def test_cnn_auto_uses_func(monkeypatch):
+    model, x = jacobian_case("cnn-s1")
+    labels = class_labels(x.shape[0], 3, 0)
     calls = []
     original = grads_mod._func_grads
 
@@ -219,14 +237,8 @@ def test_non_mlp_auto_uses_func_and_matches_autograd(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(grads_mod, "_func_grads", spy)
-    prod = loss_gradient_pairs(model, x, y, pairs, method="auto")
-    assert calls, "auto on a non-MLP module must use the torch.func fallback"
-    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
-    assert_close(prod.inner, inner)
-    assert_close(prod.sq_norm_i, ni)
-    assert_close(prod.sq_norm_j, nj)
-    g = torch.stack([ref_grad(model, x[k], y[k]) for k in range(n)])
-    assert_close(loss_gradient_gram(model, x, y).numpy(), (g @ g.T).numpy())
+    loss_gradient_pairs(model, x, labels, random_pairs(x.shape[0], 4, 0), loss="ce")
+    assert calls, "auto on a CNN must use the torch.func fallback"
 
 
 def test_auto_on_mlp_uses_gram(monkeypatch):
@@ -239,15 +251,6 @@ def test_auto_on_mlp_uses_gram(monkeypatch):
     monkeypatch.setattr(grads_mod, "_func_grads", boom)
     loss_gradient_pairs(model, x, y, random_pairs(8, 4, 0))
     loss_gradient_gram(model, x, y)
-
-
-def test_gram_on_non_mlp_raises():
-    model = tanh_net(1)
-    x, y = raw_inputs(6, 2, 1), targets(6, 3, 1)
-    with pytest.raises(ConfigError):
-        loss_gradient_pairs(model, x, y, random_pairs(6, 3, 1), method="gram")
-    with pytest.raises(ConfigError):
-        loss_gradient_gram(model, x, y, method="gram")
 
 
 def test_unknown_method_measure_and_zero_policy_raise():
@@ -562,7 +565,211 @@ def test_output_jacobian_func_chunks_and_empty_pairs(monkeypatch):
         assert grads_mod.output_jacobian_pairs(m, xs, none).inner.shape == (0,)
 
 
-def test_output_jacobian_gram_on_non_mlp_raises():
-    model, x = jacobian_case("tanh-o1")
-    with pytest.raises(ConfigError, match="Gram identity needs a specbias MLP"):
+def test_output_jacobian_gram_on_uncovered_raises():
+    model, x = jacobian_case("cnn-s1")
+    with pytest.raises(ConfigError, match=r"parameter 'convs.0.weight' of Conv2d is not covered"):
         grads_mod.output_jacobian_pairs(model, x, random_pairs(x.shape[0], 3, 0), method="gram")
+
+
+# --------------------------------------------------------------------------- models users build
+
+
+class Sine(nn.Module):
+    """A user's own activation: ``sin(ω₀ z)``."""
+
+    def __init__(self, w0: float) -> None:
+        super().__init__()
+        self.w0 = w0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * z)
+
+
+class Lambda(nn.Module):
+    """Any elementwise function as a module (``torch.sin``, a Gaussian bump)."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fn(z)
+
+
+def user_model(name: str, in_dim: int = 2, out_dim: int = 3) -> nn.Module:
+    """Float64 models built from nn.Linear, user activations and HashGrid (tables O(1))."""
+    from specbias.hashgrid import HashGrid
+
+    torch.manual_seed(len(name) + in_dim + out_dim)
+    if name == "sine":  # SIREN-like: sin(30 z), torch.sin by a lambda, a Gaussian, a bias-free layer
+        layers = [
+            nn.Linear(in_dim, 12),
+            Sine(30.0),
+            nn.Linear(12, 10),
+            Lambda(torch.sin),
+            nn.Linear(10, 9, bias=False),
+            Lambda(lambda z: torch.exp(-(z**2) / 0.5)),
+            nn.Linear(9, out_dim),
+        ]
+    elif name == "nobias":
+        layers = [nn.Linear(in_dim, 8, bias=False), nn.Tanh(), nn.Linear(8, out_dim, bias=False)]
+    elif name == "inplace-relu":
+        layers = [nn.Linear(in_dim, 9), nn.ReLU(inplace=True), nn.Linear(9, out_dim)]
+    elif name == "bn-eval":  # BatchNorm in eval mode without affine parameters: a fixed per-unit map
+        bn = nn.BatchNorm1d(8, affine=False)
+        bn.running_mean.uniform_(-0.3, 0.3)
+        bn.running_var.uniform_(0.5, 2.0)
+        layers = [nn.Linear(in_dim, 8), bn.eval(), nn.SiLU(), nn.Linear(8, out_dim)]
+    elif name.startswith("hash"):  # "hash" (every level hashed into 16 rows: collisions) or "hash-dense"
+        log2 = 4 if name == "hash" else 12
+        grid = HashGrid(in_dim, levels=3, log2_table_size=log2, features_per_level=2, base_resolution=3)
+        with torch.no_grad():
+            grid.table.normal_()
+        layers = [grid, nn.Linear(6, 10), Sine(2.0), nn.Linear(10, out_dim)]
+    else:
+        raise KeyError(name)
+    return nn.Sequential(*layers).double()
+
+
+USER_MODELS = ["sine", "nobias", "inplace-relu", "bn-eval", "hash", "hash-dense"]
+
+
+@pytest.mark.parametrize("name", USER_MODELS)
+@pytest.mark.parametrize(("in_dim", "out_dim"), [(1, 1), (2, 3)])
+def test_user_models_gram_equals_per_example_autograd(name, in_dim, out_dim):
+    """The acceptance check: loss-gradient Gram of user-built models to 1e-10 in float64."""
+    model = user_model(name, in_dim, out_dim)
+    n = 17
+    x = raw_inputs(n, in_dim, 3) * 0.5 + 0.5  # the HashGrid's domain [0, 1]
+    y = targets(n, out_dim, 3)
+    g = torch.stack([ref_grad(model, x[k], y[k]) for k in range(n)])
+    gram = loss_gradient_gram(model, x, y, method="gram")
+    assert_close(gram.numpy(), (g @ g.T).numpy())
+    pairs = random_pairs(n, 20, 4)
+    prod = loss_gradient_pairs(model, x, y, pairs, method="gram")
+    inner, ni, nj = ref_pairs(model, x, y, pairs.i, pairs.j)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+
+
+def test_hash_collisions_within_a_point_are_counted():
+    """The table's own share (the sparse term) against per-example table gradients, with a table of
+    4 rows per level so that two corners of one point land on one row."""
+    from specbias.metrics.gram import SharedRows, gram_terms, kernel
+
+    model = user_model("hash", 2, 1)
+    model[0] = type(model[0])(
+        2, levels=3, log2_table_size=2, features_per_level=2, base_resolution=2
+    ).double()
+    with torch.no_grad():
+        model[0].table.normal_()
+    x = raw_inputs(25, 2, 8) * 0.5 + 0.5
+    y = targets(25, 1, 8)
+    rows = model[0].lookup(x).rows
+    assert bool((rows[..., :, None] == rows[..., None, :]).sum((-1, -2)).gt(4).any())
+
+    def table_grad(k: int) -> torch.Tensor:
+        loss = ((model(x[k : k + 1]) - y[k]) ** 2).mean()
+        return torch.autograd.grad(loss, model[0].table)[0].reshape(-1)
+
+    g = torch.stack([table_grad(k) for k in range(25)])
+    terms = gram_terms(model, x, lambda f: 2 * (f - y) / f.shape[1], strict=True)
+    table_terms = [t for t in terms if isinstance(t.factor, SharedRows)]
+    assert len(table_terms) == 3
+    assert_close(kernel(table_terms, None, blocks=False, chunk=7).numpy(), (g @ g.T).numpy())
+
+
+@pytest.mark.parametrize("name", ["sine", "hash", "nobias"])
+def test_user_models_output_jacobian_pairs_match_jacrev(name):
+    model = user_model(name, 2, 3)
+    x = raw_inputs(15, 2, 5) * 0.5 + 0.5
+    pairs = random_pairs(15, 12, 6)
+    prod = grads_mod.output_jacobian_pairs(model, x, pairs, method="gram")
+    inner, ni, nj = ref_jacobian_pairs(model, x, pairs)
+    assert_close(prod.inner, inner)
+    assert_close(prod.sq_norm_i, ni)
+    assert_close(prod.sq_norm_j, nj)
+
+
+class SharedLayer(nn.Module):
+    """One Linear applied twice per forward pass (weight sharing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp, self.mid, self.out = nn.Linear(2, 6), nn.Linear(6, 6), nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.mid(torch.tanh(self.inp(x))))
+        return self.out(torch.tanh(self.mid(h)))
+
+
+class Tied(nn.Module):
+    """Two Linears holding one weight Parameter (tied weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 3)
+        self.b.weight = self.a.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.b(torch.tanh(self.a(x)))))
+
+
+class SineLinear(nn.Linear):
+    """An nn.Linear subclass whose forward is not Linear's (its output is not z = Wa + b)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(super().forward(x))
+
+
+def uncovered_model(name: str) -> nn.Module:
+    torch.manual_seed(0)
+    if name == "bn-train":
+        return nn.Sequential(
+            nn.Linear(2, 5), nn.BatchNorm1d(5, affine=False), nn.ReLU(), nn.Linear(5, 3)
+        ).double()
+    if name == "bn-affine":
+        return nn.Sequential(nn.Linear(2, 5), nn.BatchNorm1d(5).eval(), nn.Linear(5, 3)).double()
+    if name == "layernorm":
+        return nn.Sequential(nn.Linear(2, 5), nn.LayerNorm(5), nn.Linear(5, 3)).double()
+    if name == "shared":
+        return SharedLayer().double()
+    if name == "tied":
+        return Tied().double()
+    return nn.Sequential(SineLinear(2, 5), nn.Linear(5, 3)).double()
+
+
+UNCOVERED = {
+    "bn-train": r"'1' \(BatchNorm1d\) is a BatchNorm in train mode",
+    "bn-affine": r"parameter '1.weight' of BatchNorm1d is not covered",
+    "layernorm": r"parameter '1.weight' of LayerNorm is not covered",
+    "shared": r"Linear 'mid' runs 2 times per forward pass \(weight sharing\)",
+    "tied": r"parameter 'b.weight' is shared with 'a.weight'",
+    "subclass": r"parameter '0.weight' of SineLinear is not covered",
+}
+
+
+@pytest.mark.parametrize("name", list(UNCOVERED))
+def test_gram_on_uncovered_module_is_one_config_error_line(name):
+    model = uncovered_model(name)
+    x, y = raw_inputs(6, 2, 1), targets(6, 3, 1)
+    pairs = random_pairs(6, 3, 1)
+    for call in (
+        lambda: loss_gradient_pairs(model, x, y, pairs, method="gram"),
+        lambda: loss_gradient_gram(model, x, y, method="gram"),
+        lambda: grads_mod.output_jacobian_pairs(model, x, pairs, method="gram"),
+    ):
+        with pytest.raises(ConfigError, match=UNCOVERED[name]) as err:
+            call()
+        assert "\n" not in str(err.value) and "use method='func'" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["shared", "tied", "subclass", "layernorm"])
+def test_auto_on_uncovered_module_falls_back_to_func(name):
+    """Static (tied, subclass, layernorm) and run-time (shared) refusals both end in torch.func."""
+    model = uncovered_model(name)
+    n = 9
+    x, y = raw_inputs(n, 2, 2), targets(n, 3, 2)
+    g = torch.stack([ref_grad(model, x[k], y[k]) for k in range(n)])
+    assert_close(loss_gradient_gram(model, x, y).numpy(), (g @ g.T).numpy())

@@ -34,6 +34,7 @@ from specbias.metrics.ntk import (
 from specbias.metrics.pairs import Pairs
 from specbias.metrics.spectrum import frequency_convergence
 from specbias.models import MLP
+from tests.test_gradients import uncovered_model, user_model
 
 TOL = 1e-10
 
@@ -131,12 +132,46 @@ def test_func_fallback_equals_reference_and_identity():
             empirical_ntk(model, x, x2, mode=mode, method="func"),
             empirical_ntk(model, x, x2, mode=mode, method="identity"),
         )
-    with pytest.raises(ConfigError, match="specbias MLP"):
-        empirical_ntk(net, x, method="identity")
+    bn = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)).double()
+    with pytest.raises(ConfigError, match="BatchNorm in train mode"):
+        empirical_ntk(bn, x, method="identity")
     with pytest.raises(ConfigError, match="mode"):
         empirical_ntk(model, x, mode="diag")
     with pytest.raises(ConfigError, match="method"):
         empirical_ntk(model, x, method="jvp")
+
+
+@pytest.mark.parametrize("name", ["sine", "nobias", "hash", "hash-dense", "bn-eval"])
+@pytest.mark.parametrize("out_dim", [1, 3])
+def test_empirical_ntk_of_user_models_equals_jacobian_contraction(name, out_dim):
+    """Linear + user activations + HashGrid (collisions included): the identity against jacrev."""
+    model = user_model(name, 2, out_dim)
+    g = torch.Generator().manual_seed(out_dim)
+    x, x2 = (
+        torch.rand(13, 2, dtype=torch.float64, generator=g),
+        torch.rand(5, 2, dtype=torch.float64, generator=g),
+    )
+    for mode in ("trace", "blocks"):
+        assert_kernel_close(
+            empirical_ntk(model, x, mode=mode, method="identity"), ref_ntk(model, x, None, mode)
+        )
+        assert_kernel_close(
+            empirical_ntk(model, x, x2, mode=mode, method="identity", chunk=4), ref_ntk(model, x, x2, mode)
+        )
+        assert_kernel_close(
+            empirical_ntk(model, x, x2, mode=mode, method="func"), ref_ntk(model, x, x2, mode)
+        )
+
+
+@pytest.mark.parametrize("name", ["bn-train", "shared", "tied"])
+def test_identity_ntk_on_uncovered_module_raises_and_auto_falls_back(name):
+    model = uncovered_model(name)
+    x = torch.rand(7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match="the Gram identity does not apply") as err:
+        empirical_ntk(model, x, method="identity")
+    assert "\n" not in str(err.value)
+    if name != "bn-train":  # a train-mode BatchNorm couples the examples: no per-example reference
+        assert_kernel_close(empirical_ntk(model, x), ref_ntk(model, x, None, "trace"))
 
 
 def test_kernel_is_symmetric_psd():

@@ -21,6 +21,7 @@ from specbias.encodings import (
 )
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.hashgrid import HashGrid
 from specbias.metrics.geometry import (
     boundary_distance_feature,
     boundary_distance_input,
@@ -119,6 +120,7 @@ __all__ = [
     "Encoding",
     "GaussianRFF",
     "HammingProbe",
+    "HashGrid",
     "KnnSpec",
     "NaturalImage",
     "NeRFPE",

@@ -7,15 +7,18 @@ spec §1.6): for per-example losses ``ℓ_i`` (MSE averaged over output channels
 
     confusion(i, j) = cos(g_i, g_j) = ⟨g_i, g_j⟩ / (‖g_i‖ ‖g_j‖)   (more negative = more confused).
 
-**Gram identity.** For an MLP with ``z_l = W_l a_{l-1} + b_l`` and ``δ_{l,i} = ∂ℓ_i/∂z_{l,i}``,
+**Gram identity.** For a layer ``z_l = W_l a_{l-1} + b_l`` and ``δ_{l,i} = ∂ℓ_i/∂z_{l,i}``,
 ``∂ℓ_i/∂W_l = δ_{l,i} a_{l-1,i}ᵀ`` and ``∂ℓ_i/∂b_l = δ_{l,i}``, hence
 
-    ⟨g_i, g_j⟩ = Σ_l (δ_{l,i}·δ_{l,j}) (a_{l-1,i}·a_{l-1,j} + 1).
+    ⟨g_i, g_j⟩ = Σ_l (δ_{l,i}·δ_{l,j}) (a_{l-1,i}·a_{l-1,j} + 1)
 
-The ``δ`` of all examples come from one batched backward pass (examples do not interact), here
-written out for the ReLU MLP: ``δ_out = ∂ℓ/∂f``, ``δ_l = (δ_{l+1} W_{l+1}) ⊙ [z_l > 0]``. Any set of
-pairs, or the whole Gram matrix, then costs a few matrix products. With the output cotangent
-``∂ℓ_i/∂f_i`` replaced by a unit vector ``e_c`` the same identity gives the empirical NTK.
+(the ``+1`` only where the layer has a bias), with a sparse counterpart for HashGrid tables
+(:mod:`specbias.metrics.gram`). It holds for any model built from ``nn.Linear`` layers, any
+elementwise activations and HashGrid encodings: the layer inputs come from forward hooks and the
+``δ`` of all examples from one batched backward pass (examples do not interact); the specbias ReLU
+``MLP`` keeps a hand-written backward (``δ_l = (δ_{l+1} W_{l+1}) ⊙ [z_l > 0]``, no autograd graph).
+Any set of pairs, or the whole Gram matrix, then costs a few matrix products. With the output
+cotangent ``∂ℓ_i/∂f_i`` replaced by a unit vector ``e_c`` the same identity gives the empirical NTK.
 
 **Output-Jacobian cosine** (the residual-free part of the confusion). A loss gradient is the
 residual-weighted sum of the output Jacobian's rows, ``g_i = J_iᵀ ∂ℓ_i/∂f_i`` with
@@ -27,9 +30,9 @@ empirical-NTK block (Jacot et al., NeurIPS 2018; ``Θ(x_i, x_j) = J_i J_jᵀ``)
     c_ij = tr(J_i J_jᵀ) / (‖J_i‖_F ‖J_j‖_F),
     tr(J_i J_jᵀ) = Σ_c Σ_l (δ^c_{l,i}·δ^c_{l,j}) (a_{l-1,i}·a_{l-1,j} + 1),
 
-``δ^c_l = ∂f_c/∂z_l`` from one batched backward pass with the cotangents ``e_1 … e_C``
-(:func:`channel_deltas`). The activation factor does not depend on ``c``, so stacking the channels'
-deltas into one ``(N, C·n_l)`` matrix per layer makes it the loss-gradient identity again
+``δ^c_l = ∂f_c/∂z_l`` from batched backward passes with the cotangents ``e_1 … e_C``. The
+activation factor does not depend on ``c``, so stacking the channels' deltas into one ``(N, C·n_l)``
+matrix per layer makes it the loss-gradient identity again
 (:func:`output_jacobian_pairs`). With ``C = 1``, ``cos(g_i, g_j) = sign(r_i r_j) c_ij`` (residuals
 ``r``), so the loss-gradient cosine only adds a sign.
 
@@ -38,11 +41,14 @@ deltas into one ``(N, C·n_l)`` matrix per layer makes it the loss-gradient iden
 labels, ``ℓ_i = −log softmax(f_i)[y_i]`` and the cotangent is ``softmax(f_i) − onehot(y_i)``, so the
 same Gram identity gives the cross-entropy gradient products of an MLP classifier.
 
-For models that are not a plain :class:`~specbias.models.MLP` (the real-data CNN),
-``method="func"`` computes per-example gradients with ``torch.func.vmap(grad(...))`` (output
-Jacobians with ``vmap(jacrev(...))``, :func:`func_jacobian`), for pairs in chunks: each chunk takes
-the gradients of the distinct examples its pairs touch, at most :data:`FUNC_BUDGET` gradient
-entries at a time.
+**Coverage.** ``method="auto"`` uses the identity wherever it applies
+(:func:`~specbias.metrics.gram.coverage_error`: every parameter in an ``nn.Linear`` or a HashGrid, each
+run once per forward pass, no BatchNorm in train mode) and ``torch.func`` otherwise (the real-data
+CNN); ``method="gram"`` on a model it does not cover is a one-line ``ConfigError`` naming the
+parameter or module, never a wrong number. ``method="func"`` computes per-example gradients with
+``torch.func.vmap(grad(...))`` (output Jacobians with ``vmap(jacrev(...))``, :func:`func_jacobian`),
+for pairs in chunks: each chunk takes the gradients of the distinct examples its pairs touch, at most
+:data:`FUNC_BUDGET` gradient entries at a time.
 """
 
 from __future__ import annotations
@@ -55,8 +61,8 @@ import torch
 from torch import nn
 
 from specbias.errors import ConfigError
+from specbias.metrics.gram import Term, gram_terms, kernel, pair_products, sq_norms, unit_cotangents
 from specbias.metrics.pairs import Pairs
-from specbias.models import MLP
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FUNC_BUDGET = 2**26
@@ -100,37 +106,6 @@ def _loss(name: str) -> tuple[LossFn, LossFn]:
     return LOSSES[name]
 
 
-def backprop_deltas(
-    model: MLP, x: torch.Tensor, cotangent_fn: Callable[[torch.Tensor], torch.Tensor]
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Layer inputs ``a_{l-1}`` and per-example ``δ_l`` for every linear layer of ``model``.
-
-    ``cotangent_fn(output)`` gives ``∂ℓ_i/∂f_i`` for each example, shape ``(N, C)``, or ``(N, K, C)``
-    for ``K`` cotangents per example at once (the ``δ_l`` are then ``(N, K, n_l)``).
-    """
-    with torch.no_grad():
-        trace = model.trace(x)
-        delta = cotangent_fn(trace.output)
-        deltas = [delta]
-        for layer, z in zip(reversed(model.layers[1:]), reversed(trace.hidden)):
-            mask = (z > 0).reshape(z.shape[0], *[1] * (delta.ndim - 2), z.shape[1])
-            delta = (delta @ layer.weight) * mask
-            deltas.append(delta)
-    return trace.inputs, deltas[::-1]
-
-
-def _unit_cotangents(out: torch.Tensor) -> torch.Tensor:
-    """The cotangents ``e_1 … e_C`` of every example, ``(N, C, C)``."""
-    eye = torch.eye(out.shape[1], dtype=out.dtype, device=out.device)
-    return eye.expand(out.shape[0], -1, -1).contiguous()
-
-
-def channel_deltas(model: MLP, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Layer inputs ``a_{l-1}`` ``(N, n_{l-1})`` and ``δ^c_l = ∂f_c/∂z_l`` ``(N, C, n_l)`` per layer:
-    one forward and one batched backward pass with the output cotangents ``e_1 … e_C``."""
-    return backprop_deltas(model, x, _unit_cotangents)
-
-
 @dataclass(frozen=True)
 class PairProducts:
     """``⟨g_i, g_j⟩``, ``‖g_i‖²`` and ``‖g_j‖²`` for each pair (float64 NumPy arrays); for
@@ -139,19 +114,6 @@ class PairProducts:
     inner: np.ndarray
     sq_norm_i: np.ndarray
     sq_norm_j: np.ndarray
-
-
-def _gram_pairs(
-    inputs: list[torch.Tensor], deltas: list[torch.Tensor], i: torch.Tensor, j: torch.Tensor
-) -> torch.Tensor:
-    total = torch.zeros(i.shape[0], dtype=deltas[0].dtype, device=deltas[0].device)
-    for a, d in zip(inputs, deltas):
-        total += (d[i] * d[j]).sum(1) * ((a[i] * a[j]).sum(1) + 1)
-    return total
-
-
-def _sq_norms(inputs: list[torch.Tensor], deltas: list[torch.Tensor]) -> torch.Tensor:
-    return sum((d * d).sum(1) * ((a * a).sum(1) + 1) for a, d in zip(inputs, deltas))
 
 
 def _func_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: LossFn) -> torch.Tensor:
@@ -187,14 +149,19 @@ def func_jacobian(model: nn.Module, x: torch.Tensor, chunk: int | None = None) -
     return torch.cat([j.reshape(n, c, -1) for j in jac.values()], dim=2)
 
 
-def _resolve(method: str, model: nn.Module) -> str:
+def _check_method(method: str) -> None:
     if method not in ("auto", "gram", "func"):
         raise ConfigError(f"gradient method must be 'auto', 'gram' or 'func', got {method!r}")
-    if method == "auto":
-        return "gram" if isinstance(model, MLP) else "func"
-    if method == "gram" and not isinstance(model, MLP):
-        raise ConfigError("the Gram identity needs a specbias MLP; use method='func'")
-    return method
+
+
+def _terms(model: nn.Module, x: torch.Tensor, cotangent_fn: LossFn | None, method: str) -> list[Term] | None:
+    """The Gram identity's terms (``method`` "gram", or "auto" where it covers the model), else None
+    for the ``torch.func`` fallback; ``cotangent_fn=None``: the output cotangents ``e_1 … e_C``."""
+    _check_method(method)
+    if method == "func":
+        return None
+    cot = unit_cotangents if cotangent_fn is None else cotangent_fn
+    return gram_terms(model, x, cot, strict=method == "gram")
 
 
 def _func_pairs(
@@ -238,16 +205,12 @@ def _pair_indices(pairs: Pairs, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 def _gram_pair_products(
-    inputs: list[torch.Tensor],
-    deltas: list[torch.Tensor],
-    i_all: torch.Tensor,
-    j_all: torch.Tensor,
-    chunk: int,
+    terms: list[Term], i_all: torch.Tensor, j_all: torch.Tensor, chunk: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The Gram identity's ``(inner, ‖·‖²_i, ‖·‖²_j)`` for pairs, ``chunk`` pairs at a time."""
-    norms = _sq_norms(inputs, deltas)
+    norms = sq_norms(terms)
     blocks = [
-        _gram_pairs(inputs, deltas, i_all[s : s + chunk], j_all[s : s + chunk])
+        pair_products(terms, i_all[s : s + chunk], j_all[s : s + chunk])
         for s in range(0, i_all.shape[0], chunk)
     ]
     inner = torch.cat(blocks) if blocks else norms[:0]
@@ -272,12 +235,11 @@ def loss_gradient_pairs(
 ) -> PairProducts:
     """Inner products and squared norms of per-example loss gradients (``loss`` "mse" or "ce")
     for ``pairs``."""
-    method = _resolve(method, model)
     per_example, cotangent = _loss(loss)
     i_all, j_all = _pair_indices(pairs, x)
-    if method == "gram":
-        inputs, deltas = backprop_deltas(model, x, lambda f: cotangent(f, y))
-        return _products(*_gram_pair_products(inputs, deltas, i_all, j_all, chunk))
+    terms = _terms(model, x, lambda f: cotangent(f, y), method)
+    if terms is not None:
+        return _products(*_gram_pair_products(terms, i_all, j_all, chunk))
 
     def grads(rows: torch.Tensor) -> torch.Tensor:
         return _func_grads(model, x[rows], y[rows], per_example)
@@ -286,18 +248,21 @@ def loss_gradient_pairs(
 
 
 def loss_gradient_gram(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "auto", loss: str = "mse"
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    method: str = "auto",
+    loss: str = "mse",
+    chunk: int = 4096,
 ) -> torch.Tensor:
-    """The full ``N × N`` matrix ``⟨g_i, g_j⟩`` of per-example loss gradients (``loss`` "mse"/"ce")."""
+    """The full ``N × N`` matrix ``⟨g_i, g_j⟩`` of per-example loss gradients (``loss`` "mse"/"ce"),
+    exactly symmetric; ``chunk`` rows at a time (Gram identity)."""
     per_example, cotangent = _loss(loss)
-    if _resolve(method, model) == "func":
+    terms = _terms(model, x, lambda f: cotangent(f, y), method)
+    if terms is None:
         g = _func_grads(model, x, y, per_example)
         return g @ g.T
-    inputs, deltas = backprop_deltas(model, x, lambda f: cotangent(f, y))
-    gram = torch.zeros(x.shape[0], x.shape[0], dtype=deltas[0].dtype, device=x.device)
-    for a, d in zip(inputs, deltas):
-        gram += (d @ d.T) * (a @ a.T + 1)
-    return gram
+    return kernel(terms, None, blocks=False, chunk=chunk)
 
 
 def output_jacobian_pairs(
@@ -307,18 +272,16 @@ def output_jacobian_pairs(
     ``J_i = ∂f(x_i)/∂θ`` (``C × #params``, every weight and bias) for ``pairs``: the traces of the
     empirical-NTK blocks ``Θ(x_i, x_j)``, ``Θ(x_i, x_i)``, ``Θ(x_j, x_j)`` (Jacot et al. 2018).
 
-    ``method="gram"`` (specbias MLP; ``"auto"`` picks it):
+    ``method="gram"`` (any covered model; ``"auto"`` picks it where it applies):
     ``tr(J_i J_jᵀ) = Σ_c Σ_l (δ^c_{l,i}·δ^c_{l,j})(a_{l-1,i}·a_{l-1,j} + 1)`` with ``δ^c_l = ∂f_c/∂z_l``
-    from :func:`channel_deltas`; ``"func"``: ``torch.func`` Jacobians (:func:`func_jacobian`),
+    (the output cotangents ``e_1 … e_C``); ``"func"``: ``torch.func`` Jacobians (:func:`func_jacobian`),
     chunked like the loss gradients. :func:`cosine_from_products` turns the result into the
     residual-free confusion ``tr(J_i J_jᵀ)/(‖J_i‖_F ‖J_j‖_F)``; see :func:`output_jacobian_cosine`.
     """
-    method = _resolve(method, model)
     i_all, j_all = _pair_indices(pairs, x)
-    if method == "gram":
-        inputs, stacked = channel_deltas(model, x)
-        deltas = [d.flatten(1) for d in stacked]  # (N, C·n_l): the factor (a·a + 1) is the same for every c
-        return _products(*_gram_pair_products(inputs, deltas, i_all, j_all, chunk))
+    terms = _terms(model, x, None, method)
+    if terms is not None:
+        return _products(*_gram_pair_products(terms, i_all, j_all, chunk))
 
     def jacobians(rows: torch.Tensor) -> torch.Tensor:
         return func_jacobian(model, x[rows]).flatten(1)

@@ -11,13 +11,14 @@ the unit vector ``e_c``, ``δ^c_l = ∂f_c/∂z_l`` and ``∂f_c/∂W_l = δ^c_l
 
     Θ_cd(x_i, x′_j) = Σ_l (δ^c_{l,i}·δ′^d_{l,j}) (a_{l-1,i}·a′_{l-1,j} + 1)
 
--- one batched backward pass over the output channels
-(:func:`~specbias.metrics.gradients.channel_deltas`) and a few matrix products per layer, no
-per-example gradients. Models that are not a specbias
-:class:`~specbias.models.MLP` use the ``torch.func`` Jacobian contraction of the PyTorch NTK
-tutorial (:func:`~specbias.metrics.gradients.func_jacobian`, ``vmap(jacrev)``, then ``J Jᵀ``;
-memory ``N·C·#params``). The normalised trace of one block, ``tr Θ(x_i, x_j)/√(tr Θ_ii tr Θ_jj)``,
-is the output-Jacobian cosine of :func:`~specbias.metrics.gradients.output_jacobian_pairs`.
+-- one batched backward pass per output channel and a few matrix products per layer
+(:func:`specbias.metrics.gram.kernel`), no per-example gradients, for any model built from
+``nn.Linear`` layers, elementwise activations and HashGrid tables (sparse form,
+:mod:`specbias.metrics.gram`). Other models use the ``torch.func`` Jacobian contraction of the
+PyTorch NTK tutorial (:func:`~specbias.metrics.gradients.func_jacobian`, ``vmap(jacrev)``, then
+``J Jᵀ``; memory ``N·C·#params``). The normalised trace of one block,
+``tr Θ(x_i, x_j)/√(tr Θ_ii tr Θ_jj)``, is the output-Jacobian cosine of
+:func:`~specbias.metrics.gradients.output_jacobian_pairs`.
 
 **Gradient confusion is a residual-weighted NTK** (anchors §2.8). For the per-example MSE
 ``ℓ_i = mean_c (f_ic − y_ic)²`` with residual ``r_i = f_i − y_i``,
@@ -122,9 +123,9 @@ import torch
 from torch import nn
 
 from specbias.errors import ConfigError
-from specbias.metrics.gradients import channel_deltas, func_jacobian
+from specbias.metrics.gradients import func_jacobian
+from specbias.metrics.gram import gram_terms, kernel, unit_cotangents
 from specbias.metrics.spectrum import frequency_convergence
-from specbias.models import MLP
 
 EIGH_MAX = 8192
 """Largest kernel side (``N·C``) that :func:`ntk_spectrum` decomposes in full by default."""
@@ -146,50 +147,9 @@ def _check_mode(mode: str) -> None:
         raise ConfigError(f"NTK mode must be 'trace' or 'blocks', got {mode!r}")
 
 
-def _resolve(method: str, model: nn.Module) -> str:
+def _check_method(method: str) -> None:
     if method not in ("auto", "identity", "func"):
         raise ConfigError(f"NTK method must be 'auto', 'identity' or 'func', got {method!r}")
-    if method == "auto":
-        return "identity" if isinstance(model, MLP) else "func"
-    if method == "identity" and not isinstance(model, MLP):
-        raise ConfigError("the δ/activation identity needs a specbias MLP; use method='func'")
-    return method
-
-
-def _identity_ntk(
-    model: MLP, x: torch.Tensor, x2: torch.Tensor | None, mode: str, chunk: int
-) -> torch.Tensor:
-    """The kernel by the δ/activation identity, ``chunk`` rows at a time; exactly symmetric when
-    ``x2`` is None (blocks: only ``c ≤ d`` computed, ``Θ_dc = Θ_cdᵀ``)."""
-    n, sym = x.shape[0], x2 is None
-    inputs, deltas = channel_deltas(model, x if sym else torch.cat((x, x2)))
-    if sym:
-        layers = [(a, a, d, d) for a, d in zip(inputs, deltas)]
-    else:
-        layers = [(a[:n], a[n:], d[:n], d[n:]) for a, d in zip(inputs, deltas)]
-    m, c = layers[0][1].shape[0], model.out_dim
-    ref = deltas[0]
-    shape = (n, m) if mode == "trace" else (c, c, n, m)
-    out = torch.zeros(shape, dtype=ref.dtype, device=ref.device)
-    for start in range(0, n, chunk):
-        rows = slice(start, start + chunk)
-        for a, a2, d, d2 in layers:
-            act = a[rows] @ a2.T + 1.0
-            if mode == "trace":
-                w = d.shape[2]
-                out[rows].addcmul_(d[rows].reshape(-1, c * w) @ d2.reshape(m, c * w).T, act)
-                continue
-            for ci in range(c):
-                for di in range(ci if sym else 0, c):
-                    out[ci, di, rows].addcmul_(d[rows, ci] @ d2[:, di].T, act)
-    if mode == "trace":
-        return 0.5 * (out + out.T) if sym else out
-    if sym:
-        for ci in range(c):
-            out[ci, ci] = 0.5 * (out[ci, ci] + out[ci, ci].T)
-            for di in range(ci + 1, c):
-                out[di, ci] = out[ci, di].T
-    return out.permute(2, 3, 0, 1).contiguous()
 
 
 def _func_ntk(model: nn.Module, x: torch.Tensor, x2: torch.Tensor | None, mode: str) -> torch.Tensor:
@@ -216,14 +176,20 @@ def empirical_ntk(
 
     ``mode="trace"``: ``Σ_c Θ_cc``, shape ``(N, M)``; ``mode="blocks"``: ``(N, M, C, C)``.
     ``x2=None`` gives the (exactly symmetrised) kernel of ``x`` with itself. ``method``: ``"identity"``
-    (δ/activation identity, specbias MLP only), ``"func"`` (``torch.func`` Jacobian contraction) or
-    ``"auto"``. ``chunk`` bounds the rows computed at once (identity method).
+    (δ/activation identity, any model of ``nn.Linear`` layers, elementwise activations and HashGrid
+    tables, :mod:`specbias.metrics.gram`; a one-line ``ConfigError`` on any other), ``"func"``
+    (``torch.func`` Jacobian contraction) or ``"auto"`` (the identity where it applies). ``chunk``
+    bounds the rows computed at once (identity method).
     """
     _check_mode(mode)
+    _check_method(method)
     if chunk < 1:
         raise ConfigError(f"NTK row chunk must be >= 1, got {chunk}")
-    if _resolve(method, model) == "identity":
-        return _identity_ntk(model, x, x2, mode, chunk)
+    if method != "func":
+        both = x if x2 is None else torch.cat((x, x2))
+        terms = gram_terms(model, both, unit_cotangents, strict=method == "identity")
+        if terms is not None:
+            return kernel(terms, None if x2 is None else x.shape[0], blocks=mode == "blocks", chunk=chunk)
     theta = _func_ntk(model, x, x2, mode).detach()
     return _symmetrise(theta) if x2 is None else theta
 
