@@ -22,7 +22,6 @@ from specbias.experiments import EXPERIMENTS
 from specbias.experiments.kernel import (
     _OPT_TITLE,
     ADAM_DELAY,
-    DEPARTURE,
     EQUIVALENT_CAP,
     OPTIMISERS,
     X5_PAPER,
@@ -431,7 +430,7 @@ def test_x5_end_to_end(tmp_path):
             assert entry["steps"] == 8 and entry["seeds"] == 1
             assert {"departure_step", "drift_step", "pattern_step", "ntk_drift_last"} <= set(entry)
     assert summary["kernel"]["gd"]["pe6"]["eta_fraction_of_limit"] == pytest.approx(0.1, rel=1e-2)
-    assert summary["tolerances"]["departure"] == DEPARTURE
+    assert summary["tolerances"] == {"departure": 0.05, "material": 0.1, "top_k": 10}
     assert len(summary["findings"]) == 9
     for finding in summary["findings"]:
         assert finding["verdict"] in {o.value for o in Outcome} and finding["holds"] == (

@@ -122,7 +122,7 @@ def _pct(name: str) -> str:
 
 def missed_share(grid: float, exact: float) -> float:
     """``(exact − grid)/exact``: the share of a network's exact regions that its grid count misses, one
-    value per run (the counts themselves vary several-fold between seeds; the share does not)."""
+    value per run (the counts themselves vary up to twofold between seeds; the share hardly does)."""
     return float((exact - grid) / exact) if exact else 0.0
 
 
@@ -736,7 +736,7 @@ def window_means(t: np.ndarray, values: np.ndarray, centres: np.ndarray, width: 
 def local_rel_error(
     t: np.ndarray, pred: np.ndarray, y: np.ndarray, centres: np.ndarray, width: float
 ) -> np.ndarray:
-    """``e(c) = sqrt(Σ_win (f − y)² / Σ_win y²)`` over the samples of each window (module docstring)."""
+    """``e(c) = sqrt(Σ_win (f − y)² / Σ_win y²)`` over the samples of each window (1 for ``f = 0``)."""
     return np.sqrt(window_means(t, (pred - y) ** 2, centres, width) / window_means(t, y**2, centres, width))
 
 

@@ -65,12 +65,6 @@ TOP_K = 10
 """Size of the NTK eigenspace whose change is tracked."""
 SHOWN_MODES = 4
 """Eigenvectors of ``Θ₀`` drawn (and saved) per input."""
-DEPARTURE = threshold("departure").value
-"""The prediction *departs* when the measured and predicted relative errors differ by more than this,
-averaged over the tones."""
-DRIFT = threshold("drift").value
-"""A *material* change: an NTK drift ``‖Θ_t − Θ₀‖_F/‖Θ₀‖_F``, or a region count or local Hamming distance
-relative to its value after the first step, above this."""
 INIT = "init"
 """Name of the snapshot taken before the first update (the initialisation)."""
 ONE_THREAD_MAX_POINTS = 1024
@@ -201,6 +195,18 @@ def kernel_group(cfg: RunConfig) -> KernelGroup:
     return KernelGroup(optimiser(cfg), cfg.input)
 
 
+def _departure() -> float:
+    """The prediction *departs* when the measured and predicted relative errors differ by more than this,
+    averaged over the tones (threshold ``departure``)."""
+    return threshold("departure").value
+
+
+def _drift() -> float:
+    """A *material* change: an NTK drift ``‖Θ_t − Θ₀‖_F/‖Θ₀‖_F``, or a region count or local Hamming
+    distance relative to its value after the first step, above this (threshold ``drift``)."""
+    return threshold("drift").value
+
+
 def encoded_grid(cfg: RunConfig) -> tuple[torch.Tensor, np.ndarray]:
     """The run's encoded grid as the network sees it (rounded to the run's dtype), widened to float64,
     and the target."""
@@ -279,7 +285,7 @@ def _kernel_change(
 
 
 def trajectory(cfg: RunConfig, run: RunData) -> Trajectory:
-    """Prediction, measurement and kernel/pattern changes of one finished run (module docstring)."""
+    """Prediction, measurement and kernel/pattern changes of one finished run (docs/experiments/kernel.md)."""
     x, y = encoded_grid(cfg)
     model0 = model_at(cfg, run, 0, name=INIT)
     theta0 = empirical_ntk(model0, x)
@@ -369,8 +375,10 @@ class InputView:
         }
 
     def entry(self) -> dict[str, Any]:
-        """The summary numbers of the group (see the module docstring)."""
+        """The seed-mean summary of the group: first steps at which the seed-mean departure, drift and
+        pattern changes cross their thresholds, final values, η (docs/experiments/kernel.md)."""
         c, steps = self.curves(), self.steps
+        departure, drift = _departure(), _drift()
         meas_low, meas_high = halves(self.stack("measured")[:, -1])
         pred_low, pred_high = halves(self.stack("predicted")[:, -1])
         return {
@@ -378,12 +386,12 @@ class InputView:
             "eta_fraction_of_limit": float(np.mean(self.stack("eta_fraction"))),
             "eta_equivalent": float(np.mean(self.stack("eta_equivalent"))),
             "eta_capped_seeds": int(np.sum(self.stack("eta") < self.stack("eta_equivalent"))),
-            "departure_step": first_step_above(steps, c["departure"], DEPARTURE),
-            "drift_step": first_step_above(steps, c["ntk_drift"], DRIFT),
-            "region_step": first_step_above(steps, c["region_change"], DRIFT),
-            "hamming_step": first_step_above(steps, c["hamming_change"], DRIFT),
+            "departure_step": first_step_above(steps, c["departure"], departure),
+            "drift_step": first_step_above(steps, c["ntk_drift"], drift),
+            "region_step": first_step_above(steps, c["region_change"], drift),
+            "hamming_step": first_step_above(steps, c["hamming_change"], drift),
             "pattern_step": first_step_above(
-                steps, np.maximum(c["region_change"], c["hamming_change"]), DRIFT
+                steps, np.maximum(c["region_change"], c["hamming_change"]), drift
             ),
             "departure_last": float(c["departure"][-1]),
             "departure_max": float(c["departure"].max()),
@@ -426,7 +434,7 @@ def run_values(t: Trajectory) -> dict[str, float]:
     largest kernel drift and pattern change up to the departure (the inputs that depart) and before it,
     the final high-tone errors, the relative low-tone saving ``(e_pred − e_meas)/e_pred`` and the final
     drift."""
-    dep = first_index_above(t.departure, DEPARTURE)
+    dep = first_index_above(t.departure, _departure())
     patterns = t.pattern_change
     before = patterns[:dep]
     meas_low, meas_high = halves(t.measured[-1])
@@ -498,20 +506,20 @@ def kernel_claims(params: KernelStudy) -> list[Claim]:
     out: list[Claim] = [
         Level(
             text="Θ₀ does not capture the real GD dynamics: the kernel prediction departs from the measured "
-            f"convergence (mean |Δ rel. error| > {DEPARTURE}) within the budget for most inputs",
+            f"convergence (mean |Δ rel. error| > {_departure()}) within the budget for most inputs",
             reads=SHARE,
             group=KernelGroup("gd", EVERY_INPUT),
             threshold="most",
         ),
         Level(
-            text=f"where the GD prediction departs, the NTK has drifted by more than {DRIFT:.0%} by then",
+            text=f"where the GD prediction departs, the NTK has drifted by more than {_drift():.0%} by then",
             reads=DRIFT_BY,
             group=departing,
             threshold="drift",
         ),
         Level(
             text="where the GD prediction departs, the activation patterns (grid region count or local "
-            f"Hamming) have changed by more than {DRIFT:.0%} by then",
+            f"Hamming) have changed by more than {_drift():.0%} by then",
             reads=PATTERN_BY,
             group=departing,
             threshold="drift",
@@ -673,8 +681,8 @@ def lineup_figure(
         curves = view.curves()
         for name, (text, color) in _LINEUP.items():
             ax.plot(view.steps, np.maximum(curves[name], 1e-4), color=color, lw=1.3, label=text)
-        ax.axhline(DEPARTURE, color="black", ls="--", lw=0.7)
-        ax.axhline(DRIFT, color="grey", ls="--", lw=0.7)
+        ax.axhline(_departure(), color="black", ls="--", lw=0.7)
+        ax.axhline(_drift(), color="grey", ls="--", lw=0.7)
         _mark_departure(ax, entries[key]["departure_step"])
         _step_axis(ax)
         ax.set_yscale("log")
@@ -825,7 +833,7 @@ def kernel_part(params: KernelStudy, configs: Configs, groups: Groups, summary: 
     part.figures = _figures(views, entries, freqs, params.signal.build(0).t.reshape(-1))
     part.summary = {
         "kernel": kernel,
-        "tolerances": {"departure": DEPARTURE, "material": DRIFT, "top_k": TOP_K},
+        "tolerances": {"departure": _departure(), "material": _drift(), "top_k": TOP_K},
     }
     return part
 
