@@ -9,6 +9,7 @@ from specbias.experiments.base import Experiment, ExperimentResult, Finding
 from specbias.experiments.density import DENSITY_EXPERIMENTS
 from specbias.experiments.density2d import DENSITY_2D_EXPERIMENTS
 from specbias.experiments.exact import EXACT_EXPERIMENTS
+from specbias.experiments.families import FAMILY_EXPERIMENTS
 from specbias.experiments.kernel import KERNEL_EXPERIMENTS
 from specbias.experiments.realdata import REALDATA_EXPERIMENTS
 from specbias.experiments.study1d import STUDY_1D_EXPERIMENTS
@@ -22,6 +23,7 @@ _ALL = (
     *KERNEL_EXPERIMENTS,
     *DENSITY_EXPERIMENTS,
     *DENSITY_2D_EXPERIMENTS,
+    *FAMILY_EXPERIMENTS,
 )
 
 
