@@ -126,6 +126,33 @@ def missed_share(grid: float, exact: float) -> float:
     return float((exact - grid) / exact) if exact else 0.0
 
 
+def every_group(
+    text: str,
+    reads: str,
+    groups: Sequence[Hashable],
+    name: str,
+    above: bool = True,
+    unless: str | None = None,
+) -> list[Claim]:
+    """One claim: every group's per-seed ``reads`` lies above (``above``) or below threshold ``name``, a
+    :class:`~specbias.claims.Level` part per group; no claim when there is no group."""
+    side = ">" if above else "<="
+    parts = [
+        Level(text=f"{g}: {reads} {side} {name}", reads=reads, group=g, threshold=name, above=above)
+        for g in groups
+    ]
+    return [AllOf(text=text, parts=parts, unless=unless)] if parts else []
+
+
+def within(
+    text: str, group: Hashable, reads: str, reads_b: str, relation: str, unless: str | None = None
+) -> Compare:
+    """``reads`` against ``reads_b`` of one group (the end against the start), paired by seed."""
+    return Compare(
+        text=text, reads=reads, reads_b=reads_b, a=group, b=group, relation=relation, unless=unless
+    )
+
+
 def grid_misses(text: str, group: Hashable, reads: str) -> Level:
     """The grid misses a material share of the exact regions."""
     return Level(text=text, reads=reads, group=group, threshold="material")
@@ -262,32 +289,13 @@ def radius_claims(labels: Sequence[str], epochs: int) -> list[Claim]:
     top = labels[-1]
 
     def grows(text: str, stat: str, kind: str) -> Compare:
-        return Compare(
-            text=text,
-            reads=radius_q(stat, kind, "end"),
-            reads_b=radius_q(stat, kind, "start"),
-            a=top,
-            b=top,
-            relation=">",
-            unless=unless,
-        )
+        return within(text, top, radius_q(stat, kind, "end"), radius_q(stat, kind, "start"), ">", unless)
 
+    barely = (
+        f"first-layer radii barely change with training (median moves <= {_pct('same_radius')} for every L)"
+    )
     out += [
-        AllOf(
-            text=f"first-layer radii barely change with training (median moves <= {_pct('same_radius')} "
-            "for every L)",
-            parts=[
-                Level(
-                    text=f"{label}: the median moves by at most same_radius",
-                    reads=MEDIAN_CHANGE,
-                    group=label,
-                    threshold="same_radius",
-                    above=False,
-                )
-                for label in labels
-            ],
-            unless=unless,
-        ),
+        *every_group(barely, MEDIAN_CHANGE, labels, "same_radius", above=False, unless=unless),
         grows(
             f"after training the right tail is heavier at the highest L ({top}: 90th percentile / median "
             "grows)",
@@ -788,14 +796,7 @@ def _input_claims(key: SpatialKey) -> list[Claim]:
             text=f"{where}: training concentrates regions where the local frequency is high",
             parts=[
                 Level(text=f"{RHO_END} >= rank_corr", reads=RHO_END, group=key, threshold="rank_corr"),
-                Compare(
-                    text=f"{RHO_END} > {RHO_START}",
-                    reads=RHO_END,
-                    reads_b=RHO_START,
-                    a=key,
-                    b=key,
-                    relation=">",
-                ),
+                within(f"{RHO_END} > {RHO_START}", key, RHO_END, RHO_START, ">"),
             ],
         ),
         Level(

@@ -29,7 +29,7 @@ from specbias.claims import AllOf, Claim, Compare, Level, SeedTable
 from specbias.errors import ConfigError
 from specbias.experiments.analysis import Groups, Part, encoding_rank, one_thread, raw_and_encoded
 from specbias.experiments.base import Experiment, check_study
-from specbias.experiments.exact import Configs, measured_analysis, per_run
+from specbias.experiments.exact import Configs, every_group, measured_analysis, per_run, within
 from specbias.metrics.ntk import (
     NTKSpectrum,
     adam_equivalent_lr,
@@ -528,42 +528,23 @@ def kernel_claims(params: KernelStudy) -> list[Claim]:
             "for the encoded inputs (PE, RFF) the measured high tones end below the kernel prediction "
             "(the real network fits them faster than its initial kernel)",
             [
-                Compare(
-                    text=f"{k.input}: measured < predicted",
-                    reads=MEASURED_HIGH,
-                    reads_b=PREDICTED_HIGH,
-                    a=k,
-                    b=k,
-                    relation="<",
-                )
+                within(f"{k.input}: measured < predicted", k, MEASURED_HIGH, PREDICTED_HIGH, "<")
                 for k in encoded
             ],
         ),
-        *_every(
+        *every_group(
             "for raw inputs the activation patterns change materially while the kernel prediction still "
             "holds (a pattern change before, or without, any departure)",
-            [
-                Level(
-                    text=f"{k.input}: {PATTERN_BEFORE} > drift",
-                    reads=PATTERN_BEFORE,
-                    group=k,
-                    threshold="drift",
-                )
-                for k in raws
-            ],
+            PATTERN_BEFORE,
+            raws,
+            "drift",
         ),
-        *_every(
+        *every_group(
             "for raw inputs the real network fits the low tones no faster than its initial kernel",
-            [
-                Level(
-                    text=f"{k.input}: {LOW_GAIN} < material",
-                    reads=LOW_GAIN,
-                    group=k,
-                    threshold="material",
-                    above=False,
-                )
-                for k in raws
-            ],
+            LOW_GAIN,
+            raws,
+            "material",
+            above=False,
         ),
     ]
     raw, pes = raw_and_encoded(list(params.inputs))
@@ -585,22 +566,11 @@ def kernel_claims(params: KernelStudy) -> list[Claim]:
                 relation=">",
             ),
         ]
-    out.append(
-        AllOf(
-            text="under Adam the GD-kernel prediction (equivalent η) departs no later than under GD, for "
-            "every input",
-            parts=[
-                Level(
-                    text=f"{label}: {ADAM_DELAY} < material",
-                    reads=ADAM_DELAY,
-                    group=KernelGroup("adam", label),
-                    threshold="material",
-                    above=False,
-                )
-                for label in params.inputs
-            ],
-        )
+    adam = [KernelGroup("adam", label) for label in params.inputs]
+    text = (
+        "under Adam the GD-kernel prediction (equivalent η) departs no later than under GD, for every input"
     )
+    out += every_group(text, ADAM_DELAY, adam, "material", above=False)
     return out
 
 
