@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from specbias.errors import ConfigError
-from specbias.experiments.base import Experiment, ExperimentResult, Finding
+from specbias.experiments.base import Experiment, ExperimentResult
 from specbias.experiments.density import DENSITY_EXPERIMENTS
 from specbias.experiments.density2d import DENSITY_2D_EXPERIMENTS
 from specbias.experiments.exact import EXACT_EXPERIMENTS
@@ -46,4 +46,4 @@ def get_experiment(exp_id: str) -> Experiment:
     raise ConfigError(f"unknown experiment {exp_id!r}; allowed: {', '.join(EXPERIMENTS)}")
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "Finding", "get_experiment"]
+__all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "get_experiment"]

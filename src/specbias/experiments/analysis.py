@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from specbias import figures
 from specbias.claims import Claim, Compare, Level, SeedTable, rank_corr
-from specbias.experiments.base import ExperimentResult, Finding
+from specbias.experiments.base import ExperimentResult
 from specbias.metrics.spectrum import first_epoch_below
 from specbias.runs import RunConfig, RunData
 from specbias.thresholds import threshold
@@ -43,7 +43,6 @@ class Part:
     rows: list[tuple] = field(default_factory=list)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
-    findings: list[Finding | None] = field(default_factory=list)
     claims: list[Claim | None] = field(default_factory=list)
     table: SeedTable = field(default_factory=SeedTable)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -63,11 +62,6 @@ def by_group(runs: Runs, key: Callable[[RunConfig], Hashable] = group_label) -> 
     for cfg, data in runs:
         groups.setdefault(key(cfg), []).append((cfg.seed, data))
     return {k: [d for _, d in sorted(v, key=lambda p: p[0])] for k, v in groups.items()}
-
-
-def compare(claim: str, summary: dict, a: str, b: str, fld: str, relation: str) -> Claim:
-    """TRANSITIONAL (removed once every module lists Compare claims): the old helper's signature."""
-    return Compare(text=claim, reads=fld, a=a, b=b, relation=relation)
 
 
 def encoding_rank(label: str) -> tuple[int, float]:
@@ -373,10 +367,7 @@ def add_part(result: ExperimentResult, part: Part) -> list[Claim | None]:
     result.figures.update(part.figures)
     result.table.update(part.table)
     result.summary.update(part.summary)
-    claims = list(part.claims)
-    for f in part.findings:  # TRANSITIONAL: old parts put claims among their findings
-        (claims if isinstance(f, Claim) else result.findings).append(f)
-    return claims
+    return list(part.claims)
 
 
 def make_analysis(

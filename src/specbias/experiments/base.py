@@ -43,18 +43,6 @@ def check_study(
 
 
 @dataclass
-class Finding:
-    """A qualitative claim of the paper checked against the data (never hard-coded)."""
-
-    claim: str
-    holds: bool
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"claim": self.claim, "holds": self.holds, "detail": self.detail}
-
-
-@dataclass
 class ExperimentResult:
     """Everything an experiment writes: rows, arrays, figures and the summary."""
 
@@ -62,7 +50,7 @@ class ExperimentResult:
     arrays: dict[str, np.ndarray]
     figures: dict[str, Figure]
     summary: dict[str, Any]
-    findings: list[Verdict | Finding] = field(default_factory=list)
+    findings: list[Verdict] = field(default_factory=list)
     table: SeedTable = field(default_factory=SeedTable)
     """The per-seed values the claims were judged on."""
 
