@@ -453,7 +453,7 @@ def test_e15_trends_over_network_size_per_seed_and_typed_groups():
     assert all(flipped[c].outcome is Outcome.CONTRADICTED for c in trends if "count grows" in c)
     zeros, _ = _verdicts("E15", lambda cfg: {**_hamming(0.0), **_confusion(np.zeros(200), np.zeros(200))})
     assert zeros["raw01: the local Hamming count grows with network size"].outcome is Outcome.NOT_MEASURABLE
-    assert str(Net("pe5", 4, 128)) == "pe5@4x128" and Net("pe5", 4, 128).units == 512
+    assert str(Net("pe5", 4, 128)) == "pe5@4x128"
 
 
 def _regions(counts, n=4096):
