@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from specbias import __version__, cli
 from specbias.cli import build_parser, main
-from specbias.experiments import EXPERIMENTS
+from specbias.cost import USABLE_FRACTION, run_memory
+from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.runner import SCHEDULER_TIMEOUT
 from tests.conftest import TINY
 
 
@@ -97,7 +104,7 @@ def test_error_from_a_real_process_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
-    assert proc.stderr.startswith("error: width must be")
+    assert proc.stderr.startswith("error: --width must be")
     assert not (tmp_path / "o").exists()
 
 
@@ -152,3 +159,173 @@ def test_bad_data_is_one_error_line(args, needle, tmp_path, capsys):
     assert main([*argv, "--out", str(out)]) == 2
     assert needle in _error_line(capsys)
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- refusals before anything runs
+
+
+def _refuse(args: list[str], tmp_path, capsys) -> tuple[str, float]:
+    """Run the CLI in-process; return its one error line and the seconds it took (exit 2, nothing
+    written, no traceback)."""
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    try:
+        code = main([*args, "--out", str(out)])
+    except SystemExit as exc:
+        code = exc.code
+    seconds = time.perf_counter() - start
+    assert code == 2
+    assert not out.exists()
+    return _error_line(capsys), seconds
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "E2", "--width", "1000000000"], "--width 1000000000 is more than planning accepts"),
+        (["run", "E2", "--n", "1000000000"], "--n 1000000000 is more than planning accepts"),
+        (["run", "E2", "--seeds", "1000000"], "--seeds 1000000 is more than planning accepts"),
+        (["run", "E5", "--size", "100000"], "--size 100000 is more than planning accepts"),
+        (["run", "E2", "--epochs", "1000000000"], "--epochs 1000000000 is more than planning accepts"),
+        (["run", "E2", "--workers", "100000"], "--workers 100000 is more than planning accepts"),
+        (["reproduce", "--seeds", "1000000"], "--seeds 1000000 is more than planning accepts"),
+        (["run", "E5", "--size", "1024"], "image size 1024 exceeds the 512-pixel centre crop"),
+    ],
+)
+def test_absurd_counts_are_refused_before_any_run_is_listed(args, needle, tmp_path, capsys):
+    line, seconds = _refuse(args, tmp_path, capsys)
+    assert needle in line
+    assert seconds < 5, f"took {seconds:.1f} s"  # listing a million runs takes minutes
+
+
+@pytest.fixture
+def eight_gb(monkeypatch):
+    """This machine has 8 GB available, whatever it really has (the checks are deterministic)."""
+    monkeypatch.setattr(cli, "available_memory", lambda device="cpu": 8e9)
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["run", "E2", "--width", "60000"], "--width"),  # 4 x 60000^2 weights
+        (["run", "E2", "--n", "10000000"], "--n"),  # full-batch activations of 10^7 points
+        (["run", "E5", "--width", "2048", "--size", "300"], "--size"),
+    ],
+)
+def test_a_run_that_cannot_fit_is_one_line_naming_it_its_estimate_and_what_fits(
+    args, what, eight_gb, tmp_path, capsys
+):
+    line, _ = _refuse(args, tmp_path, capsys)
+    assert line.startswith(f"error: run {args[1]} ")
+    assert "needs about" in line and "GB of memory" in line and "8.00 GB is available" in line
+    assert f"what would fit: {what} " in line or f"or {what} " in line
+
+
+def test_sweep_that_fits_only_on_fewer_workers_uses_fewer_and_says_so(monkeypatch, tmp_path, capsys):
+    args = ["run", "E3", *TINY, "--inputs", "raw01,pe3", "--workers", "2", "--out", str(tmp_path)]
+    plans = [cli.plan(get_experiment("E3"), "quick", 2, {"epochs": 30, "n": 256, "width": 16})]
+    one = max(run_memory(c).host for c in plans[0].configs)
+    monkeypatch.setattr(cli, "available_memory", lambda device="cpu": 1.5 * one / USABLE_FRACTION)
+    calls = []
+    monkeypatch.setattr(cli, "execute", lambda plans, out, **kw: calls.append(kw) or [])
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "note: using 1 worker(s) instead of 2" in err
+    assert calls[0]["workers"] == 1
+
+
+@pytest.mark.parametrize("command", [["run", "E2"], ["reproduce", "--only", "E2,E3"]])
+def test_over_an_hour_needs_yes_at_every_profile(command, monkeypatch, tmp_path, capsys):
+    slow = [*command, "--seeds", "200"]  # quick profile: 800 runs of 500 epochs, hours on 2 cores
+    line, _ = _refuse(slow, tmp_path, capsys)
+    assert "estimated at" in line and "re-run with --yes to start" in line
+    calls = []
+    monkeypatch.setattr(cli, "execute", lambda plans, out, **kw: calls.append(kw) or [])
+    monkeypatch.setattr(cli, "build_report", lambda out, extra=None: out / "report.html")
+    assert main([*slow, "--yes", "--out", str(tmp_path / "yes"), "--no-progress"]) == 0
+    assert len(calls) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("estimated training: about") and "peak memory" in err[0]
+
+
+def test_every_check_runs_before_anything_is_printed(tmp_path, capsys):
+    """A bad value found late (the output directory) still gives exactly one line."""
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert main(["run", "E2", *TINY, "--out", str(blocker)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+
+
+def test_refused_dask_scheduler_is_one_line_naming_the_address(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    with socket.socket() as s:  # a port nobody listens at once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    line, seconds = _refuse(["run", "E2", "--executor", "dask", "--scheduler", address], tmp_path, capsys)
+    assert f"cannot reach the Dask scheduler at {address}" in line
+    assert seconds < SCHEDULER_TIMEOUT
+
+
+@pytest.mark.parametrize("kind", ["directory", "unreadable"])
+def test_an_image_path_that_is_not_a_readable_file_says_what_it_is(kind, tmp_path, capsys):
+    path = tmp_path / "some_folder"
+    if kind == "directory":
+        path.mkdir()
+        needle = "is a directory, not a file"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        path.write_bytes(b"\x89PNG")
+        path.chmod(0)
+        needle = "cannot be read (permission denied)"
+    line, _ = _refuse(["run", "E5", "--images", str(path)], tmp_path, capsys)
+    assert f"image file {str(path)!r} {needle}" in line
+
+
+def test_data_path_that_is_a_directory_says_so(tmp_path, capsys):
+    line, _ = _refuse(["run", "E17", "--data", str(tmp_path)], tmp_path, capsys)
+    assert "is a directory, not a file" in line
+
+
+def test_installed_version_is_the_package_version():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    assert importlib.metadata.version("specbias") == __version__
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "specbias.__version__"}
+
+
+# --------------------------------------------------------------------------- --dry-run (issue 12, item 3)
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["run", "E3", *TINY, "--inputs", "raw01,pe3", "--workers", "1", "--out", str(out)]
+    assert main([*args, "--dry-run"]) == 0
+    assert not out.exists()
+    text = capsys.readouterr().out
+    assert "4 distinct run(s): 0 cached, 4 to train" in text
+    assert "E3" in text and "time: about" in text and "on cuda instead" in text
+    assert "peak memory:" in text and "per worker" in text
+    assert text.strip().endswith("dry run: nothing was trained or written")
+    assert main(args) == 0  # train them, then the plan finds them cached
+    capsys.readouterr()
+    assert main([*args, "--dry-run"]) == 0
+    assert "4 distinct run(s): 4 cached, 0 to train" in capsys.readouterr().out
+
+
+def test_dry_run_of_the_paper_profile_for_cuda_needs_no_gpu_and_no_yes(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["reproduce", "--profile", "paper", "--only", "E4b,E2", "--device", "cuda", "--out", str(out)]
+    assert main([*args, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert not out.exists()
+    assert "GPU memory" in text and "on cpu instead" in text
+    assert "would stop: over 1 h of estimated training" not in text or "--yes" in text
+
+
+def test_dry_run_still_refuses_bad_values(tmp_path, capsys):
+    line, _ = _refuse(["run", "E2", "--width", "-1", "--dry-run"], tmp_path, capsys)
+    assert "width must be" in line

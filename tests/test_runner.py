@@ -140,3 +140,105 @@ def test_sigkill_mid_sweep_loses_no_finished_run(tmp_path):
     assert all(after[k] == v for k, v in finished.items()), "finished runs were not recomputed"
     assert (out / "E3/summary.json").is_file()
     assert not list(out.rglob(".*.tmp-*")), "staging leftovers of the killed process remain"
+
+
+# --------------------------------------------------------------------------- Dask: scheduler, lost workers
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_refused_scheduler_is_a_config_error_at_once():
+    pytest.importorskip("distributed")
+    import time
+
+    from specbias.errors import ConfigError
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=f"cannot reach the Dask scheduler at {address}"):
+        runner.check_scheduler(address, timeout=5)
+    assert time.perf_counter() - start < 5  # refused: no waiting out the timeout
+
+
+def test_silent_scheduler_is_a_config_error_after_the_timeout():
+    """A peer that accepts the connection but never answers (not Dask, a stuck proxy): the
+    handshake that ``distributed.Client`` would wait on forever ends after the timeout."""
+    pytest.importorskip("distributed")
+    import socket
+    import time
+
+    from specbias.errors import ConfigError
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        start = time.perf_counter()
+        with pytest.raises(ConfigError, match="no answer within 1 s"):
+            runner.check_scheduler(address, timeout=1)
+        assert 0.9 < time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("address", ["foo://x:1", "tcp://127.0.0.1:notaport"])
+def test_malformed_scheduler_address_is_a_config_error(address):
+    pytest.importorskip("distributed")
+    from specbias.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Dask"):
+        runner.check_scheduler(address, timeout=1)
+
+
+def test_dask_worker_killed_mid_sweep_loses_only_its_runs(tmp_path, monkeypatch):
+    """SIGKILL one of two workers while it computes: Dask (told to give up at once) loses the run(s)
+    on it, every other run finishes and is saved, and the rerun computes only the lost ones."""
+    pytest.importorskip("distributed")
+    import os
+    import signal
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    configs = tiny_configs(seeds=2)  # 4 runs
+    store = RunStore(tmp_path)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        pids = client.run(os.getpid)
+        save, killed = store.save, []
+
+        def save_then_kill(cfg, data):
+            save(cfg, data)
+            if not killed:  # after the first run: kill the worker with the most in flight
+                victim, running = max(client.processing().items(), key=lambda kv: len(kv[1]))
+                killed.append(len(running))
+                for nanny in cluster.workers.values():  # no restart: the test needs no new worker
+                    if nanny.worker_address == victim:
+                        nanny.close_gracefully()
+                os.kill(pids[victim], signal.SIGKILL)
+
+        monkeypatch.setattr(store, "save", save_then_kill)
+        with pytest.raises(runner.RunsLost) as lost:
+            run_all(
+                configs,
+                store,
+                workers=2,
+                progress=False,
+                executor="dask",
+                scheduler=cluster.scheduler_address,
+            )
+    assert 1 <= len(lost.value.lost) <= killed[0]
+    assert "run the same command again" in str(lost.value)
+    assert [store.has(c) for c in configs] == [c not in lost.value.lost for c in configs]
+    calls = []
+    real = runner.execute_run
+    monkeypatch.setattr(runner, "execute_run", lambda cfg, *a, **k: calls.append(cfg) or real(cfg, *a, **k))
+    run_all(configs, RunStore(tmp_path), workers=1, progress=False)
+    assert sorted(c.key() for c in calls) == sorted(c.key() for c in lost.value.lost)

@@ -1,7 +1,10 @@
 """Command line: ``specbias list | run | reproduce | report``.
 
 Every bad value ends the command with one line ``error: ...`` on stderr and exit code 2, before
-anything is written.
+anything is printed or written: the settings, then the plan (counts bounded before any run is
+listed), then the memory each run needs against what the machine has and the estimated time
+(over an hour needs ``--yes``). ``--dry-run`` stops after those and prints the plan. A sweep that
+lost runs with a Dask worker ends with one ``error:`` line and exit code 1 after saving the rest.
 """
 
 from __future__ import annotations
@@ -10,20 +13,34 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from specbias import __version__
-from specbias.cost import sweep_cost
+from specbias.cost import (
+    Cost,
+    WorkerFit,
+    available_memory,
+    describe_run,
+    fit_workers,
+    fmt_bytes,
+    run_memory,
+    sweep_cost,
+    sweep_memory,
+)
 from specbias.encodings import INPUT_GRAMMAR
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, Experiment, get_experiment
 from specbias.experiments.base import PROFILES
-from specbias.pipeline import Planned, execute, plan
+from specbias.pipeline import Planned, check_count, execute, plan
 from specbias.report import build_report
-from specbias.results import ensure_writable_dir
-from specbias.runner import check_executor, default_workers
+from specbias.results import RunStore, ensure_writable_dir
+from specbias.runner import SCHEDULER_TIMEOUT, RunsLost, check_executor, check_scheduler, default_workers
 from specbias.runs import resolve_device
+
+LONG_RUN_HOURS = 1.0
+"""Estimated training time above which ``run`` and ``reproduce`` need ``--yes`` to start."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,10 +92,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scheduler",
         default=None,
-        help="Dask scheduler address, e.g. tcp://host:8786 (default: start a LocalCluster of --workers)",
+        help="Dask scheduler address, e.g. tcp://host:8786 (default: start a LocalCluster of --workers); "
+        f"one that does not answer within {SCHEDULER_TIMEOUT:g} s is an error (refused: at once)",
     )
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bars (default: shown on a terminal)"
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"start even when the estimated training time is over {LONG_RUN_HOURS:g} hour (any profile)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (runs cached and to train), the estimated time and peak memory per worker "
+        "for --device and --workers, and exit without training or writing anything",
     )
 
 
@@ -151,11 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(rep)
     _data_option(rep)
-    rep.add_argument(
-        "--yes",
-        action="store_true",
-        help="start even when the estimated cost is over an hour (paper profile)",
-    )
 
     rpt = sub.add_parser(
         "report",
@@ -175,36 +199,154 @@ def _print_results(done: Sequence) -> None:
             print(f"  [{'holds' if f.holds else 'does not hold'}] {f.claim}: {f.detail}")
 
 
-def _check_cost(plans: list[Planned], args: argparse.Namespace) -> str:
-    """The estimated cost as one line; a paper-profile sweep over an hour needs ``--yes``."""
-    workers = args.workers or default_workers(args.device)
-    cost = sweep_cost([c for p in plans for c in p.configs], args.device, workers)
-    if args.profile == "paper" and cost.hours > 1 and not getattr(args, "yes", False):
+@dataclass(frozen=True)
+class _Budget:
+    """What a sweep will do and cost, known before anything runs: the distinct runs (each with
+    the experiment that names it), those still to train, the worker count that fits the memory,
+    and the time on those workers."""
+
+    runs: list[tuple[str, Any]]
+    todo: list[tuple[str, Any]]
+    fit: WorkerFit
+    cost: Cost
+    memory_error: str = ""
+
+
+def _distinct_runs(plans: Sequence[Planned]) -> list[tuple[str, Any]]:
+    """Each distinct run once, with the first experiment that lists it."""
+    seen: dict[Any, str] = {}
+    for p in plans:
+        for cfg in p.configs:
+            seen.setdefault(cfg, p.experiment.id)
+    return [(exp, cfg) for cfg, exp in seen.items()]
+
+
+def _check_settings(args: argparse.Namespace) -> None:
+    """The checks that need no plan: worker count, device, executor and scheduler. A dry run plans
+    for a device or scheduler this machine need not reach, so it skips those two."""
+    if args.workers is not None:
+        check_count("workers", args.workers)
+    check_executor(args.executor, args.scheduler)
+    if not args.dry_run:
+        resolve_device(args.device)
+        if args.scheduler:
+            check_scheduler(args.scheduler)
+
+
+def _budget(plans: Sequence[Planned], args: argparse.Namespace) -> _Budget:
+    """Cache status, memory fit and time of the plans (ConfigError when a run cannot fit, or when
+    the time is over :data:`LONG_RUN_HOURS` without ``--yes``; a dry run reports both instead)."""
+    store = RunStore(args.out)
+    runs = _distinct_runs(plans)
+    todo = [(e, c) for e, c in runs if args.force or not store.has(c)]
+    requested = args.workers or default_workers(args.device)
+    # a remote scheduler's workers run elsewhere: their memory is not this machine's
+    available = None if args.scheduler else available_memory(args.device)
+    overrides = {p.experiment.id: getattr(p.params, "OVERRIDES", ()) for p in plans}
+    error = ""
+    try:
+        fit = fit_workers(todo, args.device, requested, available, lambda exp: overrides.get(exp, ()))
+    except ConfigError as exc:
+        if not args.dry_run:
+            raise
+        error = str(exc)
+        memory = sweep_memory([c for _, c in todo], args.device, requested)
+        fit = WorkerFit(memory.workers, requested, memory, available)
+    cost = sweep_cost([c for _, c in todo], args.device, fit.workers)
+    if cost.hours > LONG_RUN_HOURS and not (args.yes or args.dry_run):
         raise ConfigError(
-            f"the paper profile is estimated at {cost.hours:.1f} h of training ({cost.flops:.3g} FLOP) on "
-            f"{workers} {args.device} worker(s); re-run with --yes to start"
+            f"the {len(todo)} runs to train are estimated at {cost.hours:.1f} h of training "
+            f"({cost.flops:.3g} FLOP) on {fit.workers} {args.device} worker(s), over {LONG_RUN_HOURS:g} h; "
+            "re-run with --yes to start (--dry-run shows the plan)"
         )
+    return _Budget(runs, todo, fit, cost, error)
+
+
+def _time_text(cost: Cost, workers: int, device: str) -> str:
+    minutes = cost.seconds / 60
+    when = f"{cost.hours:.1f} h" if cost.hours >= 1 else f"{minutes:.1f} min"
     return (
-        f"estimated training cost: {cost.flops:.3g} FLOP, {cost.steps} optimiser steps, "
-        f"about {cost.seconds / 60:.1f} min on {workers} {args.device} worker(s) (probes not counted)"
+        f"about {when} on {workers} {device} worker(s) ({cost.flops:.3g} FLOP, {cost.steps} optimiser "
+        "steps; probes not counted)"
     )
 
 
+def _memory_text(fit: WorkerFit, device: str) -> str:
+    memory = fit.memory
+    if memory.largest is None:
+        return "nothing to train"
+    per = memory.per_worker
+    each = (
+        f"{fmt_bytes(per.device)} GPU memory + {fmt_bytes(per.host)} host"
+        if device == "cuda"
+        else fmt_bytes(per.host)
+    )
+    text = f"{each} per worker (largest run: {describe_run(memory.largest)})"
+    if memory.workers > 1:
+        text += f", {fmt_bytes(memory.peak)} for {memory.workers} workers at once"
+    if fit.available is not None:
+        text += f"; {fmt_bytes(fit.available)} available"
+    return text
+
+
+def _estimate_line(budget: _Budget, args: argparse.Namespace) -> str:
+    """The one line printed (on stderr) before a sweep starts."""
+    return (
+        f"estimated training: {_time_text(budget.cost, budget.fit.workers, args.device)}; "
+        f"peak memory {_memory_text(budget.fit, args.device)}"
+    )
+
+
+def _print_dry_run(plans: Sequence[Planned], budget: _Budget, args: argparse.Namespace) -> None:
+    """The plan, on stdout: experiments and their runs, cached or to train, then the time and
+    peak memory for the chosen device and workers (and the time on the other device)."""
+    todo = {c for _, c in budget.todo}
+    print(
+        f"plan: profile {args.profile}, {len(plans)} experiment(s), {len(budget.runs)} distinct run(s): "
+        f"{len(budget.runs) - len(todo)} cached, {len(todo)} to train (cache: {Path(args.out) / 'runs'})"
+    )
+    for p in plans:
+        distinct = list(dict.fromkeys(p.configs))
+        mine = [c for c in distinct if c in todo]
+        peak = max((run_memory(c, args.device).limiting for c in mine), default=0.0)
+        when = _time_text(sweep_cost(mine, args.device, 1), 1, args.device).split(" on ")[0]
+        print(
+            f"  {p.experiment.id:<5} {len(distinct):>4} runs, {p.seeds} seed(s): "
+            f"{len(distinct) - len(mine)} cached, {len(mine)} to train"
+            + (f" ({when} on one worker, peak {fmt_bytes(peak)} per run)" if mine else "")
+        )
+    print(f"time: {_time_text(budget.cost, budget.fit.workers, args.device)}")
+    other = "cuda" if args.device == "cpu" else "cpu"
+    other_workers = default_workers(other) if args.workers is None or other == "cuda" else args.workers
+    other_cost = sweep_cost([c for _, c in budget.todo], other, other_workers)
+    print(f"      on {other} instead: {_time_text(other_cost, other_workers, other)}")
+    print(f"peak memory: {_memory_text(budget.fit, args.device)}")
+    if budget.fit.note:
+        print(budget.fit.note.replace("note: using", "workers: would use"))
+    if budget.memory_error:
+        print(f"would stop: {budget.memory_error}")
+    if budget.cost.hours > LONG_RUN_HOURS and not args.yes:
+        print(f"would stop: over {LONG_RUN_HOURS:g} h of estimated training; starting it needs --yes")
+    print("dry run: nothing was trained or written")
+
+
 def _execute(plans: list[Planned], args: argparse.Namespace, report: bool = False) -> int:
-    resolve_device(args.device)
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    check_executor(args.executor, args.scheduler)
-    estimate = _check_cost(plans, args)
-    out = ensure_writable_dir(args.out)
-    print(estimate, file=sys.stderr)
+    budget = _budget(plans, args)
+    if args.dry_run:
+        _print_dry_run(plans, budget, args)
+        return 0
+    out = ensure_writable_dir(args.out)  # the last check: it creates the directory
+    print(_estimate_line(budget, args), file=sys.stderr)
+    if budget.fit.note:
+        print(budget.fit.note, file=sys.stderr)
+    workers = budget.fit.workers if budget.todo else args.workers
     progress = False if args.no_progress else None
     start = time.perf_counter()
     done = execute(
         plans,
         out,
         device=args.device,
-        workers=args.workers,
+        workers=workers,
         force=args.force,
         progress=progress,
         executor=args.executor,
@@ -215,7 +357,7 @@ def _execute(plans: list[Planned], args: argparse.Namespace, report: bool = Fals
         extra = {
             "profile": args.profile,
             "device": args.device,
-            "workers": args.workers or default_workers(args.device),
+            "workers": workers or default_workers(args.device),
             "executor": args.executor + (f" ({args.scheduler})" if args.scheduler else ""),
             "torch threads per run": 1,
             "seeds": ", ".join(f"{p.experiment.id} {p.seeds}" for p in plans),
@@ -230,15 +372,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         for exp in EXPERIMENTS.values():
             print(f"{exp.id:<5} {exp.title} -- {exp.claim}")
         return 0
+    if args.command == "report":
+        print(f"report: {build_report(args.out)}")
+        return 0
+    _check_settings(args)
     if args.command == "run":
         overrides = {
             k: getattr(args, k)
             for k in ("epochs", "lr", "width", "depth", "n", "size", "images", "inputs", "mode", "data")
         }
         return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
-    if args.command == "report":
-        print(f"report: {build_report(args.out)}")
-        return 0
     exps = [get_experiment(i) for i in args.only or list(EXPERIMENTS)]
     readers = [e.id for e in exps if _reads_data(e, args.profile)]
     if args.data and not readers:
@@ -261,6 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RunsLost as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         where = getattr(args, "out", None)
         kept = f"; finished runs are kept in {where}/runs" if where else ""

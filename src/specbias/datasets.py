@@ -30,6 +30,7 @@ import numpy as np
 
 from specbias.errors import ConfigError
 from specbias.seeding import rng_for
+from specbias.signals import unusable_file
 
 DIGITS = "digits"
 TEST_FRACTION = 0.2
@@ -105,8 +106,11 @@ def _numeric(x: np.ndarray, what: str) -> np.ndarray:
 def read_npz(path: str) -> _Raw:
     """Read and check a user ``.npz`` (``X``, ``y`` and optionally ``X_test``, ``y_test``)."""
     file = Path(path)
-    if not file.is_file():
+    problem = unusable_file(file)
+    if problem == "does not exist":
         raise ConfigError(f"--data {path!r}: no such file")
+    if problem is not None:
+        raise ConfigError(f"--data {path!r} {problem}")
     try:
         loaded = np.load(file, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import numbers
 import shutil
 import time
 from collections.abc import Sequence
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from specbias import __version__, figures
@@ -25,6 +28,7 @@ from specbias.results import (
 )
 from specbias.runner import run_all
 from specbias.runs import RunConfig, to_jsonable
+from specbias.signals import SKIMAGE_IMAGES, NaturalImage
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,36 @@ class Planned:
     configs: list[RunConfig]
 
 
+LIMITS: dict[str, int] = {
+    "seeds": 1000,
+    "epochs": 10**6,
+    "width": 2**16,
+    "depth": 1000,
+    "n": 2**24,
+    "size": 2**14,
+    "workers": 256,
+}
+"""The largest value planning accepts for each integer option. Beyond these no run could train
+(a 2^16-wide layer alone holds 4.3e9 weights; 2^14² pixels are 2.7e8 grid points), and listing
+the runs could itself take minutes, so they are refused before any run is listed; the memory and
+time estimates judge everything below."""
+
+
+def check_count(name: str, value: Any) -> None:
+    """ConfigError unless ``value`` is an integer from 1 to ``LIMITS[name]`` (``--name`` in the
+    message): the one check every count option gets before any run is listed."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"--{name} must be >= 1, got {value!r}")
+    limit = LIMITS.get(name)
+    if limit is not None and value > limit:
+        raise ConfigError(f"--{name} {value} is more than planning accepts (at most {limit:,})")
+
+
 def plan(exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, Any]) -> Planned:
-    """Resolve parameters (profile + overrides) and the runs; raises ConfigError on bad values."""
+    """Resolve parameters (profile + overrides) and the runs; raises ConfigError on bad values.
+
+    Counts (``--seeds``, ``--epochs``, sizes) are bounded by :data:`LIMITS` before any run is
+    listed, and natural images are checked against their size before anything trains."""
     params = exp.params(profile)
     given = {k: v for k, v in overrides.items() if v is not None}
     allowed = getattr(params, "OVERRIDES", ())
@@ -47,12 +79,45 @@ def plan(exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, 
         if key not in allowed:
             names = ", ".join(f"--{a}" for a in allowed) or "none"
             raise ConfigError(f"--{key} does not apply to {exp.id}; allowed overrides: {names}")
+    for key, value in given.items():
+        if key in LIMITS:
+            check_count(key, value)
     seeds = getattr(params, "seeds", exp.default_seeds) if seeds is None else seeds
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    check_count("seeds", seeds)
     if given:
         params = params.override(**given)
-    return Planned(exp, profile, params, seeds, exp.runs(params, seeds))
+    configs = exp.runs(params, seeds)
+    check_images(configs)
+    return Planned(exp, profile, params, seeds, configs)
+
+
+@functools.lru_cache(maxsize=64)
+def _image_side(name: str) -> int:
+    """The side of the centre crop of a natural image (the smaller of its height and width)."""
+    if name in SKIMAGE_IMAGES:
+        import skimage.data
+
+        return int(min(np.shape(getattr(skimage.data, name)())[:2]))
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(name) as im:  # reads the header only
+            return int(min(im.size))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ConfigError(f"image file {name!r} is not an image Pillow can read ({exc})") from None
+
+
+def check_images(configs: Sequence[Any]) -> None:
+    """ConfigError when a run asks for a natural image larger than its centre crop (area averaging
+    only downsamples): checked while planning, not in a worker after the estimate is printed."""
+    images = {c.signal for c in configs if isinstance(getattr(c, "signal", None), NaturalImage)}
+    for image in sorted(images, key=lambda im: (im.name, im.size)):
+        side = _image_side(image.name)
+        if image.size > side:
+            raise ConfigError(
+                f"image size {image.size} exceeds the {side}-pixel centre crop of {image.name!r}; "
+                f"area averaging only downsamples (use --size {side} or less)"
+            )
 
 
 def _points(cfg: Any) -> str | None:

@@ -9,18 +9,24 @@ Finished runs are saved as they complete, so an interrupted sweep loses only the
 ``executor="dask"`` submits the same runs to a Dask distributed cluster (the optional ``dask``
 extra): an existing scheduler (``scheduler="tcp://host:8786"``, e.g. one started by dask-jobqueue
 on a Slurm cluster) or, without an address, a ``LocalCluster`` of ``workers`` one-thread
-processes. Results travel back to this process, which alone writes the store.
+processes. Results travel back to this process, which alone writes the store. A scheduler that
+does not answer within :data:`SCHEDULER_TIMEOUT` seconds is a :class:`ConfigError` naming its
+address (one nobody listens at is refused at once); a worker lost mid-sweep (killed, out of
+memory) costs only the runs it was computing: Dask retries them elsewhere, and those it gives up
+on are reported by :class:`RunsLost` once every other run has finished and been saved.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
 import torch
@@ -122,6 +128,79 @@ def check_executor(executor: str, scheduler: str | None) -> None:
         raise ConfigError("--executor dask needs Dask: pip install 'specbias[dask]'")
 
 
+SCHEDULER_TIMEOUT = 10.0
+"""Seconds a Dask scheduler has to answer (connect and handshake) before the sweep gives up."""
+
+
+class RunsLost(RuntimeError):
+    """Runs that Dask gave up on because the workers computing them died (every other run of the
+    sweep finished and is saved, so running the same command again computes only these)."""
+
+    def __init__(self, lost: Sequence[RunConfig]) -> None:
+        self.lost = list(lost)
+        names = ", ".join(f"{c.input} seed {c.seed}" for c in self.lost[:5])
+        more = f" and {len(self.lost) - 5} more" if len(self.lost) > 5 else ""
+        super().__init__(
+            f"{len(self.lost)} run(s) were lost with their Dask worker ({names}{more}); every other run "
+            "finished and is saved: run the same command again to compute the lost ones"
+        )
+
+
+def _scheduler_identity(address: str, timeout: float) -> dict[str, Any]:
+    """The scheduler's answer to Dask's ``identity`` call, or an exception after ``timeout`` s.
+
+    ``distributed.Client`` waits forever on a peer that accepts the connection but never answers
+    the handshake, so the call runs on its own event loop (in a thread, whatever loop the caller
+    has) under ``asyncio.wait_for``."""
+    from distributed.core import rpc
+
+    async def ask() -> dict[str, Any]:
+        remote = rpc(address)
+        try:
+            return await remote.identity()
+        finally:
+            await remote.close_rpc()
+
+    async def bounded() -> dict[str, Any]:
+        return await asyncio.wait_for(ask(), timeout)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, bounded()).result()
+
+
+def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """ConfigError unless a Dask scheduler answers at ``address`` within ``timeout`` seconds.
+
+    A TCP address nobody listens at is refused at once; a host that drops the connection, or a
+    server that is not a Dask scheduler, after ``timeout`` seconds."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location) if scheme in ("tcp", "tls") else (None, None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--scheduler {address!r} is not a Dask address: {exc}") from None
+    try:
+        if host is not None:  # the common failure first, without Dask's retries
+            socket.create_connection((host, port), timeout=timeout).close()
+        identity = _scheduler_identity(address, timeout)
+    except Exception as exc:  # refused, unreachable, unresolvable, timed out, not Dask
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            why = f"no answer within {timeout:g} s"
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {why}") from None
+    kind = identity.get("type", "?") if isinstance(identity, dict) else "?"
+    if kind != "Scheduler":
+        raise ConfigError(f"{address} is a Dask {kind}, not a scheduler; give the scheduler's address")
+
+
+def _lost_with_worker(future: Any) -> bool:
+    """Whether a finished Dask future failed because its workers died (not because the run did)."""
+    from distributed import KilledWorker
+
+    return future.status == "error" and isinstance(future.exception(), KilledWorker)
+
+
 def _run_dask(
     todo: Sequence[RunConfig], store: RunStore, device: str, workers: int, scheduler: str | None, bar: tqdm
 ) -> None:
@@ -132,16 +211,24 @@ def _run_dask(
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
-    client = Client(scheduler or cluster)
+    else:
+        check_scheduler(scheduler)
+    client = Client(scheduler or cluster, timeout=SCHEDULER_TIMEOUT)
+    lost = []
     try:
         futures = {client.submit(_one_thread_run, cfg, device, pure=False): cfg for cfg in todo}
         for future in as_completed(futures):
+            if _lost_with_worker(future):
+                lost.append(futures[future])
+                continue
             store.save(futures[future], future.result())
             bar.update(1)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+    if lost:
+        raise RunsLost(lost)
 
 
 def default_workers(device: str) -> int:

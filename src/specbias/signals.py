@@ -44,6 +44,7 @@ result can be regenerated).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,6 +382,20 @@ def _to_channels(image: np.ndarray, channels: int, source: str) -> np.ndarray:
     return image
 
 
+def unusable_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a data file ("is a directory", "does not exist", ...), or
+    None when it is a readable regular file: the message a user needs instead of "not found"."""
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return "is a directory, not a file"
+    if not path.is_file():
+        return "is not a regular file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
+
+
 def _load_skimage(name: str) -> np.ndarray:
     import skimage.data  # slow to import: only when a bundled image is asked for
 
@@ -424,10 +439,11 @@ class NaturalImage:
         if self.name in SKIMAGE_IMAGES:
             return
         path = Path(self.name)
-        if path.is_file():
+        problem = unusable_file(path)
+        if problem is None:
             return
-        if path.suffix or "/" in self.name or "\\" in self.name:
-            raise ConfigError(f"image file {self.name!r} does not exist")
+        if path.exists() or path.suffix or "/" in self.name or "\\" in self.name:
+            raise ConfigError(f"image file {self.name!r} {problem}")
         raise ConfigError(
             f"unknown image {self.name!r}: not an image file nor a bundled scikit-image image "
             f"({', '.join(SKIMAGE_IMAGES)})"
