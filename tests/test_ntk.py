@@ -163,6 +163,29 @@ def test_empirical_ntk_of_user_models_equals_jacobian_contraction(name, out_dim)
         )
 
 
+@pytest.mark.parametrize("model_name", ["mlp", "hash"])
+def test_symmetric_kernel_by_tiles(monkeypatch, model_name):
+    """Tiles of 5 rows (only those on or above the diagonal computed, the rest mirrored): the same
+    kernel, exactly symmetric, for the trace, the blocks and the loss-gradient Gram."""
+    import specbias.metrics.gram as gram_mod
+
+    model = make_mlp(2, 9, 2, 3) if model_name == "mlp" else user_model("hash", 2, 3)
+    x = torch.rand(23, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    y = torch.randn(23, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    whole = {mode: empirical_ntk(model, x, mode=mode) for mode in ("trace", "blocks")}
+    gram = loss_gradient_gram(model, x, y)
+    monkeypatch.setattr(gram_mod, "SYM_TILE", 5)
+    for mode in ("trace", "blocks"):
+        tiled = empirical_ntk(model, x, mode=mode)
+        assert_kernel_close(tiled, whole[mode], tol=1e-13)
+        assert_kernel_close(tiled, ref_ntk(model, x, None, mode))
+        flat = tiled if mode == "trace" else tiled.permute(0, 2, 1, 3).reshape(69, 69)
+        assert torch.equal(flat, flat.T)
+    tiled_gram = loss_gradient_gram(model, x, y)
+    assert_kernel_close(tiled_gram, gram, tol=1e-13)
+    assert torch.equal(tiled_gram, tiled_gram.T)
+
+
 @pytest.mark.parametrize("name", ["bn-train", "shared", "tied"])
 def test_identity_ntk_on_uncovered_module_raises_and_auto_falls_back(name):
     model = uncovered_model(name)

@@ -54,6 +54,10 @@ Index = torch.Tensor | slice
 CotangentFn = Callable[[torch.Tensor], torch.Tensor]
 """``f(output) → cotangents``: ``(N, C)`` (one scalar per example) or ``(N, K, C)`` (``K`` of them)."""
 
+SYM_TILE = 2048
+"""Rows of the square tiles of a symmetric kernel: 4,096 points take 3 of 4 tiles (75% of the
+products); smaller tiles save more products but, on a loaded 2-core CPU, lose it to per-operation
+overheads."""
 COVERED = "only nn.Linear layers and HashGrid tables with per-example elementwise operations between them"
 
 
@@ -78,7 +82,10 @@ class Dot:
         return (self.a * self.a).sum(1) + self.bias
 
     def block(self, r: Index, c: Index) -> torch.Tensor:
-        return self.a[r] @ self.a[c].T + self.bias
+        a_r, a_c = self.a[r], self.a[c]
+        if not self.bias:
+            return a_r @ a_c.T
+        return torch.addmm(a_r.new_ones(()).expand(a_r.shape[0], a_c.shape[0]), a_r, a_c.T)
 
 
 @dataclass(frozen=True)
@@ -133,39 +140,57 @@ def sq_norms(terms: list[Term]) -> torch.Tensor:
     return sum((t.delta * t.delta).sum((1, 2)) * t.factor.diag() for t in terms)
 
 
-def kernel(terms: list[Term], n: int | None, blocks: bool, chunk: int) -> torch.Tensor:
-    """The matrix ``Σ_terms (δ_i·δ′_j) F(i, j)`` between examples ``:n`` and ``n:`` of the terms
-    (``n=None``: all with all, exactly symmetrised), ``chunk`` rows at a time.
+def _tile(terms: list[Term], rows: slice, cols: slice, blocks: bool) -> torch.Tensor:
+    """One tile ``Σ_terms (δ_r δ_cᵀ) ⊙ F(r, c)``: the trace ``(R, M)`` or the blocks ``(K, K, R, M)``
+    (every ``(k, k′)`` pair by one matrix product)."""
+    total = None
+    for t in terms:
+        d, d2 = t.delta[rows], t.delta[cols]
+        if blocks:
+            k, r, m = d.shape[1], d.shape[0], d2.shape[0]
+            prod = (d.transpose(0, 1).reshape(k * r, -1) @ d2.transpose(0, 1).reshape(k * m, -1).T).view(
+                k, r, k, m
+            )
+            prod = prod.permute(0, 2, 1, 3)
+        else:
+            prod = d.flatten(1) @ d2.flatten(1).T
+        if total is None:
+            total = prod.mul_(t.factor.block(rows, cols))
+        else:
+            total.addcmul_(prod, t.factor.block(rows, cols))
+    return total
 
-    ``blocks=False``: the trace over ``k``, ``(N, M)``; ``blocks=True``: ``(N, M, K, K)``
-    (symmetric case: only ``k ≤ k′`` computed, ``Θ_{k′k} = Θ_{kk′}ᵀ``).
+
+def kernel(terms: list[Term], n: int | None, blocks: bool, chunk: int) -> torch.Tensor:
+    """The matrix ``Σ_terms (δ_i·δ′_j) F(i, j)`` between examples ``:n`` and ``n:`` of the terms,
+    ``chunk`` rows at a time; ``n=None``: all with all, exactly symmetric, by square tiles of at most
+    :data:`SYM_TILE` rows of which only those on or above the diagonal are computed (about half
+    the products).
+
+    ``blocks=False``: the trace over ``k``, ``(N, M)``; ``blocks=True``: ``(N, M, K, K)``.
     """
     ref = terms[0].delta
     total, k = ref.shape[0], ref.shape[1]
     sym = n is None
     n_rows = total if sym else n
-    cols = slice(0, total) if sym else slice(n, total)
-    m = cols.stop - cols.start
+    m = total if sym else total - n
     out = torch.zeros((n_rows, m) if not blocks else (k, k, n_rows, m), dtype=ref.dtype, device=ref.device)
-    for start in range(0, n_rows, chunk):
-        rows = slice(start, min(start + chunk, n_rows))
-        for t in terms:
-            factor = t.factor.block(rows, cols)
-            d, d2 = t.delta[rows], t.delta[cols]
-            if not blocks:
-                out[rows].addcmul_(d.flatten(1) @ d2.flatten(1).T, factor)
-                continue
-            for ki in range(k):
-                for kj in range(ki if sym else 0, k):
-                    out[ki, kj, rows].addcmul_(d[:, ki] @ d2[:, kj].T, factor)
-    if not blocks:
-        return 0.5 * (out + out.T) if sym else out
-    if sym:
-        for ki in range(k):
-            out[ki, ki] = 0.5 * (out[ki, ki] + out[ki, ki].T)
-            for kj in range(ki + 1, k):
-                out[kj, ki] = out[ki, kj].T
-    return out.permute(2, 3, 0, 1).contiguous()
+    step = min(chunk, SYM_TILE) if sym else chunk
+    starts = range(0, n_rows, step)
+    for r0 in starts:
+        rows = slice(r0, min(r0 + step, n_rows))
+        if not sym:
+            out[..., rows, :] = _tile(terms, rows, slice(n, total), blocks)
+            continue
+        for c0 in (c for c in starts if c >= r0):
+            cols = slice(c0, min(c0 + step, n_rows))
+            tile = _tile(terms, rows, cols, blocks)
+            out[..., rows, cols] = tile
+            if c0 != r0:
+                out[..., cols, rows] = tile.transpose(-1, -2) if not blocks else tile.permute(1, 0, 3, 2)
+    if sym:  # the diagonal tiles: Θ_{kk′}(i, j) = Θ_{k′k}(j, i) exactly
+        out = 0.5 * (out + (out.T if not blocks else out.permute(1, 0, 3, 2)))
+    return out if not blocks else out.permute(2, 3, 0, 1).contiguous()
 
 
 # --------------------------------------------------------------------------- coverage
@@ -252,15 +277,23 @@ def hooked_terms(model: nn.Module, x: torch.Tensor, cotangent_fn: CotangentFn) -
     if not used:
         raise Uncovered("no nn.Linear or HashGrid runs in the forward pass")
     cot = _as_batched_cotangents(cotangent_fn(out.detach()))
-    grads = []
-    for k in range(cot.shape[1]):
-        g = torch.autograd.grad(
-            out, [rec.output for rec in used], cot[:, k], retain_graph=k < cot.shape[1] - 1, allow_unused=True
-        )
-        grads.append([torch.zeros_like(rec.output) if d is None else d for d, rec in zip(g, used)])
+    # all K cotangents in one vmapped backward pass: grads (K, N, out) per module
+    outputs = [rec.output for rec in used]
+    batched = cot.shape[1] > 1
+    grads = torch.autograd.grad(
+        out,
+        outputs,
+        cot.transpose(0, 1) if batched else cot[:, 0],
+        allow_unused=True,
+        is_grads_batched=batched,
+    )
     terms: list[Term] = []
-    for idx, rec in enumerate(used):
-        delta = torch.stack([g[idx] for g in grads], dim=1).detach()  # (N, K, out)
+    for g, rec in zip(grads, used):
+        if g is None:  # the module's output does not reach the model's: a zero gradient
+            g = torch.zeros(
+                (cot.shape[1], *rec.output.shape) if batched else rec.output.shape, dtype=out.dtype
+            )
+        delta = (g.transpose(0, 1) if batched else g[:, None]).detach()  # (N, K, out)
         terms.extend(_module_terms(rec, delta))
     return terms
 
