@@ -211,3 +211,22 @@ def test_match_width_is_closest_to_the_budget():
     assert matched.width == 64  # a 3×64 sine network has 8,513 parameters, as many as the ReLU MLP
     with pytest.raises(ConfigError, match="above the budget"):
         match_width(HashGridMLP(), 1, 1, 100)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_every_family_takes_the_gram_identity_and_matches_per_example_autograd(name):
+    from specbias.metrics.gradients import loss_gradient_gram
+
+    knobs = (
+        {"levels": 4, "log2_table_size": 5, "base_resolution": 4, "finest_resolution": 32}
+        if name == "hashgrid"
+        else {}
+    )
+    model = family(name, width=10, depth=3, **knobs).build(2, 1, seed=0).double()
+    gen = torch.Generator().manual_seed(0)
+    x, y = (
+        torch.rand(30, 2, dtype=torch.float64, generator=gen),
+        torch.rand(30, 1, dtype=torch.float64, generator=gen),
+    )
+    gram = loss_gradient_gram(model, x, y, method="gram")
+    torch.testing.assert_close(gram, loss_gradient_gram(model, x, y, method="func"), rtol=1e-10, atol=1e-12)
