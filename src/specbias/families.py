@@ -265,10 +265,17 @@ class Family(ABC):
     TITLE: ClassVar[str]
     LR: ClassVar[float]
     LR_SOURCE: ClassVar[str]
+    POSITIVE: ClassVar[tuple[str, ...]] = ()
+    """Knobs that must be finite and > 0 when set (None leaves a knob at its default)."""
+    SIZES: ClassVar[tuple[str, ...]] = ()
+    """Integer knobs besides width and depth that must be >= 1."""
 
     def __post_init__(self) -> None:
-        _check_size("width", self.width)
-        _check_size("depth", self.depth)
+        for name in ("width", "depth", *self.SIZES):
+            _check_size(name, getattr(self, name))
+        for name in self.POSITIVE:
+            if (value := getattr(self, name)) is not None:
+                _check_positive(name, value)
 
     @property
     @abstractmethod
@@ -309,6 +316,20 @@ class Family(ABC):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SequentialFamily(Family):
+    """A family whose network is an :class:`INR` (``Linear → φ → … → Linear``), built with PyTorch's
+    default init and then re-initialised by :meth:`initialise` (default: kept as is)."""
+
+    def initialise(self, linears: Sequence[nn.Linear]) -> None:
+        """The family's initialisation of the linear layers (drawn from the seeded global RNG)."""
+
+    def _network(self, in_dim: int, out_dim: int, seed: int) -> nn.Module:
+        net = INR(in_dim, self.width, self.depth, out_dim, self.activation)
+        self.initialise(net.linears)
+        return net
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReLUMLP(Family):
     """ReLU MLP with PyTorch's default init (specbias's :class:`~specbias.models.MLP`)."""
 
@@ -333,7 +354,7 @@ class ReLUMLP(Family):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SIREN(Family):
+class SIREN(SequentialFamily):
     """``sin(ω₀ z)`` with Sitzmann's initialisation (:func:`siren_init`)."""
 
     width: int = 256
@@ -344,23 +365,18 @@ class SIREN(Family):
     TITLE: ClassVar[str] = "SIREN"
     LR: ClassVar[float] = 1e-4
     LR_SOURCE: ClassVar[str] = "Sitzmann et al. 2020, image fitting (Adam 1e-4)"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("omega0", self.omega0)
+    POSITIVE: ClassVar[tuple[str, ...]] = ("omega0",)
 
     @property
     def activation(self) -> Activation:
         return Sine(self.omega0)
 
-    def _network(self, in_dim: int, out_dim: int, seed: int) -> nn.Module:
-        net = INR(in_dim, self.width, self.depth, out_dim, self.activation)
-        siren_init(net.linears, self.omega0)
-        return net
+    def initialise(self, linears: Sequence[nn.Linear]) -> None:
+        siren_init(linears, self.omega0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class FINER(Family):
+class FINER(SequentialFamily):
     """``sin(ω₀ (|z| + 1) z)`` with SIREN's weights and the first layer's bias ``U(−k, k)``.
 
     ``first_bias`` is FINER's ``k`` (their ``first_bias_scale``); ``None`` keeps PyTorch's
@@ -378,27 +394,20 @@ class FINER(Family):
     TITLE: ClassVar[str] = "FINER"
     LR: ClassVar[float] = 5e-4
     LR_SOURCE: ClassVar[str] = "Liu et al. 2024, official image-fitting script (Adam 5e-4)"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("omega0", self.omega0)
-        if self.first_bias is not None:
-            _check_positive("first_bias (k)", self.first_bias)
+    POSITIVE: ClassVar[tuple[str, ...]] = ("omega0", "first_bias")
 
     @property
     def activation(self) -> Activation:
         return VariablePeriodicSine(self.omega0, self.scale_grad)
 
-    def _network(self, in_dim: int, out_dim: int, seed: int) -> nn.Module:
-        net = INR(in_dim, self.width, self.depth, out_dim, self.activation)
-        siren_init(net.linears, self.omega0)
+    def initialise(self, linears: Sequence[nn.Linear]) -> None:
+        siren_init(linears, self.omega0)
         if self.first_bias is not None:
-            uniform_(net.linears[0].bias, self.first_bias)
-        return net
+            uniform_(linears[0].bias, self.first_bias)
 
 
 @dataclass(frozen=True, kw_only=True)
-class GaussianINR(Family):
+class GaussianINR(SequentialFamily):
     """``exp(−z²/(2σ²))`` with PyTorch's default init."""
 
     width: int = 256
@@ -409,21 +418,15 @@ class GaussianINR(Family):
     TITLE: ClassVar[str] = "Gaussian"
     LR: ClassVar[float] = 1e-3
     LR_SOURCE: ClassVar[str] = "WIRE's code (Saragadam et al. 2023): Gauss best at Adam 1e-3 to 2e-3"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("sigma", self.sigma)
+    POSITIVE: ClassVar[tuple[str, ...]] = ("sigma",)
 
     @property
     def activation(self) -> Activation:
         return GaussianBump(self.sigma)
 
-    def _network(self, in_dim: int, out_dim: int, seed: int) -> nn.Module:
-        return INR(in_dim, self.width, self.depth, out_dim, self.activation)
-
 
 @dataclass(frozen=True, kw_only=True)
-class Gabor(Family):
+class Gabor(SequentialFamily):
     """WIRE's Gabor wavelet, real form ``cos(ω₀ z) exp(−(s₀ z)²)``, with PyTorch's default init."""
 
     width: int = 256
@@ -435,18 +438,11 @@ class Gabor(Family):
     TITLE: ClassVar[str] = "WIRE (real Gabor)"
     LR: ClassVar[float] = 5e-3
     LR_SOURCE: ClassVar[str] = "Saragadam et al. 2023, image fitting (Adam 5e-3)"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive("omega0", self.omega0)
-        _check_positive("s0", self.s0)
+    POSITIVE: ClassVar[tuple[str, ...]] = ("omega0", "s0")
 
     @property
     def activation(self) -> Activation:
         return RealGaborWavelet(self.omega0, self.s0)
-
-    def _network(self, in_dim: int, out_dim: int, seed: int) -> nn.Module:
-        return INR(in_dim, self.width, self.depth, out_dim, self.activation)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -468,11 +464,16 @@ class HashGridMLP(Family):
     TITLE: ClassVar[str] = "hash grid + ReLU"
     LR: ClassVar[float] = 1e-2
     LR_SOURCE: ClassVar[str] = "Müller et al. 2022, §4 (Adam 1e-2; β₂ 0.99, ε 1e-15 there)"
+    SIZES: ClassVar[tuple[str, ...]] = (
+        "levels",
+        "log2_table_size",
+        "features",
+        "base_resolution",
+        "finest_resolution",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("levels", "log2_table_size", "features", "base_resolution", "finest_resolution"):
-            _check_size(name, getattr(self, name))
         if self.levels < 2 or self.finest_resolution < self.base_resolution:
             raise ConfigError(
                 f"a hash grid needs levels >= 2 and finest >= base resolution, got {self.levels} levels, "

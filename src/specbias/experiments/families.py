@@ -251,52 +251,59 @@ class FamilyStudy:
         return out
 
 
-def _grid_1d(n: int, levels: int, log2_table_size: int) -> HashGridMLP:
-    return HashGridMLP(width=1, depth=2, levels=levels, log2_table_size=log2_table_size, features=2,
-                       base_resolution=8, finest_resolution=n // 2)  # fmt: skip
+def profile(
+    n: int,
+    side: int,
+    depth: int,
+    rff_m: str,
+    levels: int,
+    log2_table: int,
+    budget: int,
+    epochs: int,
+    global_2d: int,
+    seeds: int,
+) -> FamilyStudy:
+    """A profile: the tones on ``n`` samples and the ``camera`` photograph at ``side``², networks of
+    ``depth`` sized to ``budget``, RFF with the label suffix ``rff_m`` (``""``: m = 256), hash grids
+    of ``levels`` × ``2^log2_table`` rows (finest resolution N/2 in 1D, the side in 2D), checkpoints
+    every ``epochs/50``."""
+
+    def grid(base: int, finest: int) -> HashGridMLP:
+        return HashGridMLP(
+            width=1,
+            depth=2,
+            levels=levels,
+            log2_table_size=log2_table,
+            features=2,
+            base_resolution=base,
+            finest_resolution=finest,
+        )
+
+    every = max(1, epochs // 50)
+    tones = Target(
+        ToneMixture(n=n),
+        entries(depth, f"rff20{rff_m}", "pe6", grid(8, n // 2)),
+        epochs,
+        PairSpec(25, 100, 5000),
+        every,
+    )
+    image = Target(
+        NaturalImage("camera", size=side, channels=1),
+        entries(depth, f"rff5{rff_m}", "pe5", grid(4, side)),
+        epochs,
+        PatchPairSpec(patches=100, global_pairs=global_2d),
+        every,
+    )
+    return FamilyStudy(tones=tones, image=image, budget=budget, seeds=seeds)
 
 
-def _grid_2d(side: int, levels: int, log2_table_size: int) -> HashGridMLP:
-    return HashGridMLP(width=1, depth=2, levels=levels, log2_table_size=log2_table_size, features=2,
-                       base_resolution=4, finest_resolution=side)  # fmt: skip
-
-
-X8_QUICK = FamilyStudy(
-    tones=Target(
-        ToneMixture(n=1024),
-        entries(3, "rff20x64", "pe6", _grid_1d(1024, 8, 8)),
-        epochs=300,
-        pairs=PairSpec(25, 100, 5000),
-        every=6,
-    ),
-    image=Target(
-        NaturalImage("camera", size=32, channels=1),
-        entries(3, "rff5x64", "pe5", _grid_2d(32, 8, 8)),
-        epochs=300,
-        pairs=PatchPairSpec(patches=100, global_pairs=5000),
-        every=6,
-    ),
-    budget=8513,
+X8_QUICK = profile(
+    1024, 32, 3, "x64", levels=8, log2_table=8, budget=8513, epochs=300, global_2d=5000, seeds=3
 )
-"""Quick: MLP-3×64's 8,513 parameters, 1,024 tone samples and a 32² photograph, 300 epochs, 3 seeds."""
-
-X8_PAPER = FamilyStudy(
-    tones=Target(
-        ToneMixture(n=2048),
-        entries(4, "rff20", "pe6", _grid_1d(2048, 16, 10)),
-        epochs=2000,
-        pairs=PairSpec(25, 100, 5000),
-        every=20,
-    ),
-    image=Target(
-        NaturalImage("camera", size=64, channels=1),
-        entries(4, "rff5", "pe5", _grid_2d(64, 16, 10)),
-        epochs=2000,
-        pairs=PatchPairSpec(patches=100, global_pairs=10000),
-        every=20,
-    ),
-    budget=49921,
-    seeds=5,
+"""Quick: MLP-3×64's 8,513 parameters, 1,024 tone samples and a 32² photograph, RFF with 32
+frequencies, 300 epochs, 3 seeds."""
+X8_PAPER = profile(
+    2048, 64, 4, "", levels=16, log2_table=10, budget=49921, epochs=2000, global_2d=10000, seeds=5
 )
 """Paper scale (a GPU run): MLP-4×128's 49,921 parameters (the paper's network), the paper's 2,048
 tone samples, a 64² photograph, RFF with m = 256, 2,000 epochs, 5 seeds."""
