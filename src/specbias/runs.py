@@ -4,10 +4,12 @@
 objects it names, trains once and returns every probe's records as flat arrays. Experiments are
 lists of run configs, so two experiments that need the same training share one run.
 
-Probe specs (``HammingSpec``, ``RegionSpec``, …) say *what* to measure and *when*; the probes
-themselves (:mod:`specbias.probes`) are built inside the run, on the run's own encoded grid, so
-the features a probe sees are the ones the network was trained on (the reference redraws its RFF
-matrix between training and evaluation, bug B8).
+Probe specs (``HammingSpec``, ``RegionSpec``, …) say *what* to measure and *when*; each builds its
+probe (:mod:`specbias.probes`) inside the run with ``spec.build(data)``, on the run's own encoded grid
+(:class:`ProbeData`), so the features a probe sees are the ones the network was trained on (the
+reference redraws its RFF matrix between training and evaluation, bug B8). A spec's ``REQUIRES``
+says what it needs of the network -- activation patterns, or the plain ReLU MLP's weights -- and a
+run whose family (:mod:`specbias.families`) lacks it is refused.
 """
 
 from __future__ import annotations
