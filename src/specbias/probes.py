@@ -346,7 +346,7 @@ def kernel_rate(theta: torch.Tensor, y: np.ndarray, top: float) -> float:
     energy = float(np.sum(y * y))
     if energy == 0 or top <= 0:
         return float("nan")
-    yt = torch.as_tensor(y, dtype=torch.float64)
+    yt = torch.as_tensor(y, dtype=torch.float64, device=theta.device)
     return float(torch.sum(yt * (theta.to(torch.float64) @ yt)) / (top * energy))
 
 
