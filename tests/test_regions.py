@@ -13,7 +13,6 @@ from specbias.encodings import BasicEncoding, GaussianRFF, NeRFPE, Raw, Restrict
 from specbias.errors import ConfigError
 from specbias.metrics.patterns import activation_patterns, count_regions, hamming
 from specbias.metrics.regions import (
-    _segment_basis,
     dense_region_count_1d,
     exact_partition_2d,
     exact_regions_1d,
@@ -24,6 +23,7 @@ from specbias.metrics.regions import (
     polygon_inradii,
     region_lower_bound_2d,
 )
+from specbias.metrics.regions.segment import _segment_basis
 from specbias.models import MLP
 
 
@@ -456,7 +456,7 @@ def test_bad_values_raise_config_error():
     ],
 )
 def test_feature_jacobian_matches_autograd(enc):
-    from specbias.metrics.regions import _feature_jacobian
+    from specbias.metrics.regions.bound2d import _feature_jacobian
 
     t = torch.rand(7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     jac = torch.autograd.functional.jacobian(lambda x: enc(x).sum(0), t)  # (F, N, d): rows independent
