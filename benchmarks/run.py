@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MODULES = ("confusion", "trainer", "regions", "gram", "exact_regions", "ntk", "study1d", "e4")
+MODULES = ("confusion", "trainer", "regions", "gram", "exact_regions", "ntk", "study1d", "e4", "inr")
 
 
 def main(argv: list[str]) -> int:
