@@ -260,7 +260,8 @@ def hooked_terms(model: nn.Module, x: torch.Tensor, cotangent_fn: CotangentFn) -
     handles = [rec.module.register_forward_hook(hook(rec)) for rec in records]
     try:
         with torch.enable_grad():
-            out = model(x.detach().requires_grad_(True))
+            # an input that requires grad puts every layer output on the graph, frozen layers too
+            out = model(x.detach().requires_grad_(x.is_floating_point()))
     finally:
         for h in handles:
             h.remove()
@@ -290,9 +291,7 @@ def hooked_terms(model: nn.Module, x: torch.Tensor, cotangent_fn: CotangentFn) -
     terms: list[Term] = []
     for g, rec in zip(grads, used):
         if g is None:  # the module's output does not reach the model's: a zero gradient
-            g = torch.zeros(
-                (cot.shape[1], *rec.output.shape) if batched else rec.output.shape, dtype=out.dtype
-            )
+            g = rec.output.new_zeros((cot.shape[1], *rec.output.shape) if batched else rec.output.shape)
         delta = (g.transpose(0, 1) if batched else g[:, None]).detach()  # (N, K, out)
         terms.extend(_module_terms(rec, delta))
     return terms
