@@ -48,6 +48,7 @@ _TABLE = (
     # ---- activation regions and patterns
     Threshold("few_regions", 0.5, "raw inputs use far fewer regions than points: under half of the points"),
     Threshold("saturated_regions", 0.9, "an encoding approaches one region per point at 90 % of the points"),
+    Threshold("one_per_point", 0.99, "a count reaches one region per point at 99 % of the points (E16)"),
     Threshold(
         "substantial", 0.05, "neighbours differ in a substantial share of units when H/n is at least 5 %"
     ),

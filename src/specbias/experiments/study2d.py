@@ -734,7 +734,7 @@ def _restricted(exp: str, groups: Groups, summary: dict, unusable: Iterable[Hash
             text=f"{k} stays below one region per pixel",
             reads="regions_share_last",
             group=k,
-            threshold="saturated_regions",
+            threshold="one_per_point",
             above=False,
         )
         for k in summary
