@@ -329,3 +329,12 @@ def test_dry_run_of_the_paper_profile_for_cuda_needs_no_gpu_and_no_yes(tmp_path,
 def test_dry_run_still_refuses_bad_values(tmp_path, capsys):
     line, _ = _refuse(["run", "E2", "--width", "-1", "--dry-run"], tmp_path, capsys)
     assert "width must be" in line
+
+
+def test_dry_run_reports_what_would_stop_a_real_run(eight_gb, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "E2", "--width", "60000", "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "would stop: run E2 " in text and "what would fit: --width" in text
+    assert "would stop: over 1 h of estimated training; starting it needs --yes" in text
+    assert not out.exists()

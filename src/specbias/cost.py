@@ -69,6 +69,9 @@ GB = 1e9
 PROCESS_BASELINE = 340e6
 """Resident memory of a worker that has imported specbias (Python, torch, NumPy, SciPy,
 matplotlib): 318-325 MiB measured on Linux with the CPU build of torch 2.13, rounded up."""
+REAL_DATA_LIBRARIES = 120e6
+"""What a real-data run adds to the process by importing scikit-learn (its bundled digits) and
+``torch.func``: measured 494 MB peak for E17's MLP whose arrays take 25 MB."""
 CUDA_CONTEXT = 500e6
 """GPU memory the CUDA context and the kernels loaded by one process take before any tensor."""
 PATTERN_CHUNK = 65536
@@ -267,10 +270,11 @@ def _probe_terms(spec: Any, s: _Shape) -> tuple[float, float, float]:
     if isinstance(spec, ConfusionSpec):
         pairs = _n_pairs(spec.pairs, s)
         channels = s.out if getattr(spec, "output_jacobian", False) else 0
-        # layer inputs, pre-activations and deltas of every point (Gram identity), the
-        # channels' deltas and their stacked copy, and one chunk of gathered pair rows
-        device = (3 + 2 * channels) * s.depth * s.n * s.width * s.eb + 2 * s.n * s.width * s.eb
-        device += 4 * min(pairs, GRAM_CHUNK) * max(s.width, s.feats) * s.eb
+        # layer inputs, pre-activations and deltas of every point (Gram identity), then for the
+        # output-Jacobian cosine one delta per output channel; one chunk of gathered pair rows
+        layer = s.n * s.width * s.eb
+        device = 3 * s.depth * layer + 2 * layer + max(0, channels - 1) * (s.depth + 2) * layer
+        device += 4 * min(pairs, GRAM_CHUNK) * max(s.width, s.feats) * s.eb * max(1, channels)
         return device, 4 * pairs * 8.0, pairs * 8.0 * (2 + (channels > 0))
     if isinstance(spec, BoundarySpec):
         chunk = min(s.n, BOUNDARY_CHUNK)
@@ -369,26 +373,20 @@ def _runnable_memory(run: Any, device: str) -> Memory:
         batch = min(run.train.batch_size or n, n)
     except (AttributeError, TypeError):
         return Memory(PROCESS_BASELINE, 0.0, (("process", PROCESS_BASELINE),))
+    process = PROCESS_BASELINE + REAL_DATA_LIBRARIES
     images = (n + n_test) * pixels * (8.0 * 2 + 4)  # loaded float64, normalised, as tensors
     weights = 5 * params * 4.0
     train = 3 * batch * units * 4.0
     grid = 2 * (n + n_test) * max(model.hidden_sizes) * 4.0  # evaluation of every example
     if getattr(run, "model", "mlp") == "mlp":
-        probe = 3 * n * units * 4.0
-    else:
-        probe = 3 * min(FUNC_BUDGET, n * params) * 4.0
+        probe = 3 * n * units * 4.0  # the Gram identity's inputs, pre-activations and deltas
+    else:  # torch.func: a budget of per-example gradient entries and vmap's temporaries
+        probe = 1.5 * min(FUNC_BUDGET, n * params) * 4.0
     work = max(train, grid, probe)
+    parts = (("process", process), ("images", images), ("network and working set", weights + work))
     if device == "cuda":
-        return Memory(
-            PROCESS_BASELINE + images,
-            CUDA_CONTEXT + weights + work,
-            (("process", PROCESS_BASELINE), ("images", images), ("network and working set", weights + work)),
-        )
-    return Memory(
-        PROCESS_BASELINE + images + weights + work,
-        0.0,
-        (("process", PROCESS_BASELINE), ("images", images), ("network and working set", weights + work)),
-    )
+        return Memory(process + images, CUDA_CONTEXT + weights + work, parts)
+    return Memory(process + images + weights + work, 0.0, parts)
 
 
 @functools.lru_cache(maxsize=4096)
