@@ -210,6 +210,7 @@ def eight_gb(monkeypatch):
         (["run", "E2", "--width", "60000"], "--width"),  # 4 x 60000^2 weights
         (["run", "E2", "--n", "10000000"], "--n"),  # full-batch activations of 10^7 points
         (["run", "E5", "--width", "2048", "--size", "300"], "--size"),
+        (["run", "E17", "--width", "20000", "--depth", "2"], "--width"),  # counted, never built
     ],
 )
 def test_a_run_that_cannot_fit_is_one_line_naming_it_its_estimate_and_what_fits(
@@ -336,5 +337,10 @@ def test_dry_run_reports_what_would_stop_a_real_run(eight_gb, tmp_path, capsys):
     assert main(["run", "E2", "--width", "60000", "--dry-run", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "would stop: run E2 " in text and "what would fit: --width" in text
-    assert "would stop: over 1 h of estimated training; starting it needs --yes" in text
     assert not out.exists()
+    assert main(["run", "E2", "--seeds", "200", "--dry-run", "--out", str(out)]) == 0
+    assert "would stop: over 1 h of estimated training; starting it needs --yes" in capsys.readouterr().out
+    # a real-data run's time comes from its built model: one that cannot fit is left out
+    assert main(["run", "E17", "--width", "20000", "--depth", "2", "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "would stop: run E17 mlp" in text and "that cannot fit are left out of the times" in text

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from specbias import __version__
 from specbias.cost import (
+    USABLE_FRACTION,
     Cost,
     WorkerFit,
     available_memory,
@@ -207,6 +208,7 @@ class _Budget:
 
     runs: list[tuple[str, Any]]
     todo: list[tuple[str, Any]]
+    timed: list[Any]  # the runs to train whose time is estimated (a dry run leaves out misfits)
     fit: WorkerFit
     cost: Cost
     memory_error: str = ""
@@ -243,31 +245,37 @@ def _budget(plans: Sequence[Planned], args: argparse.Namespace) -> _Budget:
     # a remote scheduler's workers run elsewhere: their memory is not this machine's
     available = None if args.scheduler else available_memory(args.device)
     overrides = {p.experiment.id: getattr(p.params, "OVERRIDES", ()) for p in plans}
-    error = ""
+    error, timed = "", [c for _, c in todo]
     try:
         fit = fit_workers(todo, args.device, requested, available, lambda exp: overrides.get(exp, ()))
     except ConfigError as exc:
         if not args.dry_run:
             raise
         error = str(exc)
-        memory = sweep_memory([c for _, c in todo], args.device, requested)
+        memory = sweep_memory(timed, args.device, requested)
         fit = WorkerFit(memory.workers, requested, memory, available)
-    cost = sweep_cost([c for _, c in todo], args.device, fit.workers)
+        # the runs that cannot fit stay out of the time: a real-data run's FLOPs come from its model
+        budget = USABLE_FRACTION * (available or 0.0)
+        timed = [c for c in timed if run_memory(c, args.device).limiting <= budget]
+    cost = sweep_cost(timed, args.device, fit.workers)
     if cost.hours > LONG_RUN_HOURS and not (args.yes or args.dry_run):
         raise ConfigError(
             f"the {len(todo)} runs to train are estimated at {cost.hours:.1f} h of training "
             f"({cost.flops:.3g} FLOP) on {fit.workers} {args.device} worker(s), over {LONG_RUN_HOURS:g} h; "
             "re-run with --yes to start (--dry-run shows the plan)"
         )
-    return _Budget(runs, todo, fit, cost, error)
+    return _Budget(runs, todo, timed, fit, cost, error)
+
+
+def _duration(cost: Cost) -> str:
+    """``about 3.5 min`` or ``about 2.1 h``."""
+    return f"about {cost.hours:.1f} h" if cost.hours >= 1 else f"about {cost.seconds / 60:.1f} min"
 
 
 def _time_text(cost: Cost, workers: int, device: str) -> str:
-    minutes = cost.seconds / 60
-    when = f"{cost.hours:.1f} h" if cost.hours >= 1 else f"{minutes:.1f} min"
     return (
-        f"about {when} on {workers} {device} worker(s) ({cost.flops:.3g} FLOP, {cost.steps} optimiser "
-        "steps; probes not counted)"
+        f"{_duration(cost)} on {workers} {device} worker(s) ({cost.flops:.3g} FLOP, {cost.steps} "
+        "optimiser steps; probes not counted)"
     )
 
 
@@ -300,7 +308,7 @@ def _estimate_line(budget: _Budget, args: argparse.Namespace) -> str:
 def _print_dry_run(plans: Sequence[Planned], budget: _Budget, args: argparse.Namespace) -> None:
     """The plan, on stdout: experiments and their runs, cached or to train, then the time and
     peak memory for the chosen device and workers (and the time on the other device)."""
-    todo = {c for _, c in budget.todo}
+    todo, timed = {c for _, c in budget.todo}, set(budget.timed)
     print(
         f"plan: profile {args.profile}, {len(plans)} experiment(s), {len(budget.runs)} distinct run(s): "
         f"{len(budget.runs) - len(todo)} cached, {len(todo)} to train (cache: {Path(args.out) / 'runs'})"
@@ -309,7 +317,7 @@ def _print_dry_run(plans: Sequence[Planned], budget: _Budget, args: argparse.Nam
         distinct = list(dict.fromkeys(p.configs))
         mine = [c for c in distinct if c in todo]
         peak = max((run_memory(c, args.device).limiting for c in mine), default=0.0)
-        when = _time_text(sweep_cost(mine, args.device, 1), 1, args.device).split(" on ")[0]
+        when = _duration(sweep_cost([c for c in mine if c in timed], args.device, 1))
         print(
             f"  {p.experiment.id:<5} {len(distinct):>4} runs, {p.seeds} seed(s): "
             f"{len(distinct) - len(mine)} cached, {len(mine)} to train"
@@ -318,13 +326,14 @@ def _print_dry_run(plans: Sequence[Planned], budget: _Budget, args: argparse.Nam
     print(f"time: {_time_text(budget.cost, budget.fit.workers, args.device)}")
     other = "cuda" if args.device == "cpu" else "cpu"
     other_workers = default_workers(other) if args.workers is None or other == "cuda" else args.workers
-    other_cost = sweep_cost([c for _, c in budget.todo], other, other_workers)
+    other_cost = sweep_cost(budget.timed, other, other_workers)
     print(f"      on {other} instead: {_time_text(other_cost, other_workers, other)}")
     print(f"peak memory: {_memory_text(budget.fit, args.device)}")
     if budget.fit.note:
-        print(budget.fit.note.replace("note: using", "workers: would use"))
+        print(f"workers: {budget.fit.note}")
     if budget.memory_error:
         print(f"would stop: {budget.memory_error}")
+        print(f"   (the {len(todo) - len(timed)} run(s) that cannot fit are left out of the times above)")
     if budget.cost.hours > LONG_RUN_HOURS and not args.yes:
         print(f"would stop: over {LONG_RUN_HOURS:g} h of estimated training; starting it needs --yes")
     print("dry run: nothing was trained or written")
@@ -338,7 +347,7 @@ def _execute(plans: list[Planned], args: argparse.Namespace, report: bool = Fals
     out = ensure_writable_dir(args.out)  # the last check: it creates the directory
     print(_estimate_line(budget, args), file=sys.stderr)
     if budget.fit.note:
-        print(budget.fit.note, file=sys.stderr)
+        print(f"note: {budget.fit.note}", file=sys.stderr)
     workers = budget.fit.workers if budget.todo else args.workers
     progress = False if args.no_progress else None
     start = time.perf_counter()

@@ -364,24 +364,28 @@ def _runnable_memory(run: Any, device: str) -> Memory:
     network, a batch's activations and the confusion probe's per-example gradients or deltas.
     Any other :class:`~specbias.runs.Runnable` counts as the bare process."""
     try:
-        model = run.build_model()
         data = run.data
         pixels = math.prod(data.image_shape)
         n, n_test = int(data.n_train), int(data.n_test)
-        units = sum(model.hidden_sizes)
-        params = model.n_params()
         batch = min(run.train.batch_size or n, n)
+        if run.model == "mlp":  # counted, not built: a planned width may not fit in memory
+            sizes = [int(run.width)] * int(run.depth)
+            dims = [pixels, *sizes, int(data.n_classes)]
+            params = sum(a * b + b for a, b in itertools.pairwise(dims))
+        else:  # the CNN's size is fixed by the images
+            model = run.build_model()
+            sizes, params = list(model.hidden_sizes), model.n_params()
+        units = sum(sizes)
     except (AttributeError, TypeError):
         return Memory(PROCESS_BASELINE, 0.0, (("process", PROCESS_BASELINE),))
     process = PROCESS_BASELINE + REAL_DATA_LIBRARIES
     images = (n + n_test) * pixels * (8.0 * 2 + 4)  # loaded float64, normalised, as tensors
     weights = 5 * params * 4.0
     train = 3 * batch * units * 4.0
-    grid = 2 * (n + n_test) * max(model.hidden_sizes) * 4.0  # evaluation of every example
-    if getattr(run, "model", "mlp") == "mlp":
-        probe = 3 * n * units * 4.0  # the Gram identity's inputs, pre-activations and deltas
-    else:  # torch.func: a budget of per-example gradient entries and vmap's temporaries
-        probe = 1.5 * min(FUNC_BUDGET, n * params) * 4.0
+    grid = 2 * (n + n_test) * max(sizes) * 4.0  # evaluation of every example
+    # the Gram identity's inputs, pre-activations and deltas (MLP), or torch.func's budget of
+    # per-example gradient entries and vmap's temporaries (CNN)
+    probe = 3 * n * units * 4.0 if run.model == "mlp" else 1.5 * min(FUNC_BUDGET, n * params) * 4.0
     work = max(train, grid, probe)
     parts = (("process", process), ("images", images), ("network and working set", weights + work))
     if device == "cuda":
@@ -463,21 +467,33 @@ class WorkerFit:
     note: str = ""
 
 
-def _largest_fitting(cfg: RunConfig, field: str, budget: float, device: str) -> int | None:
+def _resized(cfg: Any, field: str) -> tuple[int, Callable[[int], Any]] | None:
+    """The run's current ``field`` ("size" or "n" of its signal, or its "width") and a function
+    giving the run with another value; None when the run has no such field."""
+    if field == "width" and dataclasses.is_dataclass(cfg) and hasattr(cfg, "width"):
+        return int(cfg.width), lambda v: dataclasses.replace(cfg, width=v)
+    signal = getattr(cfg, "signal", None)
+    if dataclasses.is_dataclass(signal) and hasattr(signal, field):
+        return int(getattr(signal, field)), lambda v: dataclasses.replace(
+            cfg, signal=dataclasses.replace(signal, **{field: v})
+        )
+    return None
+
+
+def _largest_fitting(cfg: Any, field: str, budget: float, device: str) -> int | None:
     """The largest value of ``field`` ("size", "n" or "width") below the run's own whose estimate
     fits ``budget``: halve until one fits, then bisect; None when no valid value fits."""
+    resized = _resized(cfg, field)
+    if resized is None:
+        return None
+    hi, changed = resized
 
     def fits(v: int) -> bool | None:  # None: the value itself is not allowed
         try:
-            if field == "width":
-                changed = dataclasses.replace(cfg, width=v)
-            else:
-                changed = dataclasses.replace(cfg, signal=dataclasses.replace(cfg.signal, **{field: v}))
-            return run_memory(changed, device).limiting <= budget
+            return run_memory(changed(v), device).limiting <= budget
         except ConfigError:
             return None
 
-    hi = int(cfg.width if field == "width" else getattr(cfg.signal, field))
     lo = hi // 2
     while lo >= 1:
         ok = fits(lo)
@@ -495,14 +511,13 @@ def _largest_fitting(cfg: RunConfig, field: str, budget: float, device: str) -> 
 
 
 def _what_would_fit(cfg: Any, budget: float, device: str, allowed: Sequence[str]) -> str:
-    if not isinstance(cfg, RunConfig):
-        return "a machine with more memory"
+    """``--size 301 or --width 40, or a machine with more free memory`` (the overrides in
+    ``allowed`` that would make the run fit, at their largest)."""
     options = []
     for field in ("size", "n", "width"):
-        if field in allowed and hasattr(cfg.signal if field != "width" else cfg, field):
-            value = _largest_fitting(cfg, field, budget, device)
-            if value is not None:
-                options.append(f"--{field} {value}")
+        value = _largest_fitting(cfg, field, budget, device) if field in allowed else None
+        if value is not None:
+            options.append(f"--{field} {value}")
     more = "or a machine with more free memory"
     return f"{' or '.join(options)}, {more}" if options else more
 
@@ -551,7 +566,7 @@ def fit_workers(
     note = ""
     if workers < memory.workers:
         note = (
-            f"note: using {workers} worker(s) instead of {memory.workers}: {memory.workers} would need "
+            f"using {workers} worker(s) instead of {memory.workers}: {memory.workers} would need "
             f"about {fmt_bytes(memory.peak)} at once (up to {fmt_bytes(per_worker)} per run), "
             f"{fmt_bytes(available)} is available"
         )
