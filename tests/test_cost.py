@@ -37,8 +37,8 @@ from specbias.training import Schedule, TrainConfig
 
 LAST = Schedule(last=True)
 
-# Three shapes whose data part is large next to the process itself (so a model that ignored the
-# data would be off by more than 1.5x), each dominated by another term, and quick to train.
+# Three shapes whose data part is large next to the process itself (a model that ignored the data
+# would be off by more than 1.5x), each dominated by another term, and quick to train.
 MEASURED = {
     # the Gram identity's layer inputs, pre-activations and deltas of every grid point
     "gram": RunConfig(
@@ -53,7 +53,7 @@ MEASURED = {
     "patterns": RunConfig(
         RandomImage(size=256),
         "pe4",
-        64,
+        256,
         2,
         TrainConfig(epochs=1, batch_size=4096),
         (HammingSpec(LAST, PatchPairSpec()), RegionSpec(LAST), RegionMapSpec(LAST), BandSpec(LAST)),
@@ -74,7 +74,8 @@ def test_memory_estimate_is_within_1_5x_of_the_measured_peak_rss():
     peaks = measure_peaks(list(MEASURED.values()))
     for (name, cfg), peak in zip(MEASURED.items(), peaks):
         estimate = run_memory(cfg).host
-        assert peak - PROCESS_BASELINE > 100e6, f"{name}: the data part is too small to test the model"
+        # a model that counted the process alone would be off by more than the tolerance
+        assert peak > 1.5 * PROCESS_BASELINE, f"{name}: the data part is too small to test the model"
         assert 1 / 1.5 <= estimate / peak <= 1.5, (
             f"{name}: estimate {estimate / 1e6:.0f} MB, peak {peak / 1e6:.0f} MB"
         )
