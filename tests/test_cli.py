@@ -344,3 +344,16 @@ def test_dry_run_reports_what_would_stop_a_real_run(eight_gb, tmp_path, capsys):
     assert main(["run", "E17", "--width", "20000", "--depth", "2", "--dry-run", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "would stop: run E17 mlp" in text and "that cannot fit are left out of the times" in text
+
+
+def test_runs_lost_with_a_dask_worker_are_one_line_exit_1(monkeypatch, tmp_path, capsys):
+    from specbias.runner import RunsLost
+
+    def lose(plans, out, **kw):
+        raise RunsLost(plans[0].configs[:1])
+
+    monkeypatch.setattr(cli, "execute", lose)
+    assert main(["run", "E3", *TINY, "--inputs", "raw01", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: 1 run(s) were lost with their Dask worker (raw01 seed 0)")
+    assert "Traceback" not in "".join(err)
