@@ -460,3 +460,15 @@ def test_x5_end_to_end(tmp_path):
         == (1, arrays["steps/gd/pe6"].size, 14)
     )
     assert not math.isnan(float(arrays["drift/adam/raw01"][0, -1]))
+
+
+def test_a_kernel_too_large_to_plan_is_refused_before_any_kernel_is_formed():
+    import dataclasses
+
+    from specbias.errors import ConfigError
+    from specbias.experiments.kernel import MAX_KERNEL_POINTS, KernelStudy
+
+    study = KernelStudy()
+    with pytest.raises(ConfigError, match="too large for X5"):
+        study.override(n=MAX_KERNEL_POINTS + 1)
+    assert dataclasses.replace(study.signal, n=MAX_KERNEL_POINTS).n == MAX_KERNEL_POINTS

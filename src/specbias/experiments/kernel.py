@@ -67,6 +67,8 @@ SHOWN_MODES = 4
 """Eigenvectors of ``Θ₀`` drawn (and saved) per input."""
 INIT = "init"
 """Name of the snapshot taken before the first update (the initialisation)."""
+MAX_KERNEL_POINTS = 8192
+"""X5's largest N: Θ₀ (N × N, float64, 512 MB at 8,192) is formed for every run while planning."""
 ONE_THREAD_MAX_POINTS = 1024
 """Kernels of at most this many points are computed on one thread: many small products, which a second
 thread does not speed up and which spinning BLAS threads slow down 3× on a busy 2-core machine
@@ -108,6 +110,11 @@ class KernelStudy:
             )
         if self.adam.optimizer != "adam" or self.adam.batch_size is not None:
             raise ConfigError("the Adam runs must use optimizer='adam' with full batches (batch_size=None)")
+        if self.signal.n > MAX_KERNEL_POINTS:
+            raise ConfigError(
+                f"--n {self.signal.n} is too large for X5: planning computes each run's N × N kernel Θ₀; "
+                f"allowed: N <= {MAX_KERNEL_POINTS}"
+            )
 
     def override(self, **changes: Any) -> KernelStudy:
         """A copy with user overrides: ``epochs`` (both budgets: GD steps and Adam epochs), ``lr``
