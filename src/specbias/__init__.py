@@ -6,6 +6,18 @@ The public API, by stage of the data flow
 
 __version__ = "0.2.0"
 
+from specbias.claims import (
+    AllOf,
+    Claim,
+    Compare,
+    Flat,
+    Level,
+    Outcome,
+    RankCorrelation,
+    SeedTable,
+    Trend,
+    Verdict,
+)
 from specbias.classify import ClassifierRun, KnnSpec
 from specbias.datasets import DataSpec
 from specbias.encodings import (
@@ -21,6 +33,17 @@ from specbias.encodings import (
 )
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, get_experiment
+from specbias.families import (
+    FAMILIES,
+    FINER,
+    SIREN,
+    Family,
+    Gabor,
+    GaussianINR,
+    HashGridMLP,
+    ReLUMLP,
+    match_width,
+)
 from specbias.hashgrid import HashGrid
 from specbias.metrics.geometry import (
     boundary_distance_feature,
@@ -102,45 +125,65 @@ from specbias.signals import (
     grid_2d,
     held_out_split,
 )
+from specbias.thresholds import THRESHOLDS, threshold
 from specbias.training import Schedule, TrainConfig, TrainResult, train
 
 __all__ = [
     "CNN",
     "EXPERIMENTS",
+    "FAMILIES",
+    "FINER",
     "MLP",
+    "SIREN",
+    "THRESHOLDS",
+    "AllOf",
     "BasicEncoding",
     "Burst",
     "Chirp",
+    "Claim",
     "ClassifierRun",
+    "Compare",
     "ConfigError",
     "ConfusionProbe",
     "ConvergenceProbe",
     "DataSpec",
     "DeadUnitProbe",
     "Encoding",
+    "Family",
+    "Flat",
+    "Gabor",
+    "GaussianINR",
     "GaussianRFF",
     "HammingProbe",
     "HashGrid",
+    "HashGridMLP",
     "KnnSpec",
+    "Level",
     "NaturalImage",
     "NeRFPE",
+    "Outcome",
     "Pairs",
     "Patterns",
     "PowerLaw1D",
     "PredictionProbe",
     "RandomImage",
+    "RankCorrelation",
     "Raw",
+    "ReLUMLP",
     "RegionProbe",
     "RestrictedPE",
     "RunConfig",
     "Runnable",
     "Schedule",
+    "SeedTable",
     "Signal",
     "SnapshotProbe",
     "SnapshotSpec",
     "ToneMixture",
     "TrainConfig",
     "TrainResult",
+    "Trend",
+    "Verdict",
     "__version__",
     "activation_patterns",
     "adam_equivalent_lr",
@@ -178,6 +221,7 @@ __all__ = [
     "local_pairs_2d",
     "loss_gradient_gram",
     "loss_gradient_pairs",
+    "match_width",
     "model_at",
     "n_freqs_from_label",
     "ntk_drift",
@@ -198,6 +242,7 @@ __all__ = [
     "spectral_norms",
     "stable_lr",
     "target_alignment",
+    "threshold",
     "train",
     "window_pairs_2d_faithful",
 ]
