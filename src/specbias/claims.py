@@ -346,15 +346,9 @@ class Trend(Claim):
         return tuple(self.over)
 
     def _judge(self, table: SeedTable) -> Verdict:
-        if (missing := self._missing(table, [(g, self.reads) for g in self.over])) is not None:
-            return missing
-        series = [table.get(g, self.reads) for g in self.over]
-        if (degenerate := self._degenerate(*series)) is not None:
-            return degenerate
-        seeds = sorted(set.intersection(*(set(s) for s in series)))
-        matrix = np.array([[s[seed] for s in series] for seed in seeds], dtype=np.float64).reshape(
-            len(seeds), -1
-        )
+        series, matrix = _sweep(self, table)
+        if matrix is None:
+            return series
         sign = 1.0 if self.rises else -1.0
         effects = [sign * relative_change(row) for row in matrix]
         rhos = [rank_corr(np.arange(row.size), row) for row in matrix]
@@ -362,6 +356,19 @@ class Trend(Claim):
         rho = _fmt(float(np.nanmean(rhos))) if np.isfinite(rhos).any() else "—"
         detail = f"{self.reads} over the sweep (seed means) {means}; per-seed ρ mean {rho}"
         return self._verdict(judge(effects, threshold(self.threshold)), detail)
+
+
+def _sweep(claim: Trend | Flat, table: SeedTable) -> tuple[Any, np.ndarray | None]:
+    """A sweep claim's per-group series and its seeds × points matrix (the seeds every point has);
+    ``(verdict, None)`` when a group is missing or every value is equal."""
+    if (missing := claim._missing(table, [(g, claim.reads) for g in claim.over])) is not None:
+        return missing, None
+    series = [table.get(g, claim.reads) for g in claim.over]
+    if (degenerate := claim._degenerate(*series)) is not None:
+        return degenerate, None
+    seeds = sorted(set.intersection(*(set(s) for s in series)))
+    matrix = np.array([[s[seed] for s in series] for seed in seeds], dtype=np.float64)
+    return series, matrix.reshape(len(seeds), len(series))
 
 
 def relative_change(values: np.ndarray) -> float:
@@ -385,17 +392,11 @@ class Flat(Claim):
         return tuple(self.over)
 
     def _judge(self, table: SeedTable) -> Verdict:
-        if (missing := self._missing(table, [(g, self.reads) for g in self.over])) is not None:
-            return missing
-        series = [table.get(g, self.reads) for g in self.over]
-        if (degenerate := self._degenerate(*series)) is not None:
-            return degenerate
-        seeds = sorted(set.intersection(*(set(s) for s in series)))
-        effects = []
-        for seed in seeds:
-            row = np.array([s[seed] for s in series])
-            scale = float(np.mean(np.abs(row)))
-            effects.append(float(np.ptp(row) / scale) if scale else 0.0)
+        series, matrix = _sweep(self, table)
+        if matrix is None:
+            return series
+        scale = np.mean(np.abs(matrix), axis=1)
+        effects = [float(np.ptp(row) / s) if s else 0.0 for row, s in zip(matrix, scale)]
         detail = f"{self.reads}: " + ", ".join(f"{g} {_spread(s)}" for g, s in zip(self.over, series))
         return self._verdict(judge(effects, threshold(self.threshold), above=False), detail)
 

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from specbias import __version__
+from specbias._checks import check_int
 from specbias.datasets import DataSpec
 from specbias.errors import ConfigError
 from specbias.metrics.pairs import knn_pairs
@@ -125,8 +126,7 @@ class ClassifierRun:
         if self.mode not in ("clean", "faithful"):
             raise ConfigError(f"mode must be 'clean' or 'faithful', got {self.mode!r}")
         for name, value in (("width", self.width), ("depth", self.depth)):
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value}")
+            check_int(name, value)
         if self.train.batching != "reshuffle":
             raise ConfigError("real-data runs reshuffle their batches every epoch (batching='reshuffle')")
         anchors, k = self.pairs.anchors, self.pairs.k

@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from specbias._checks import check_positive
 from specbias.errors import ConfigError
 from specbias.seeding import rng_for
 
@@ -176,8 +177,7 @@ class GaussianRFF(Encoding):
 
     def __post_init__(self) -> None:
         _check_in_dim(self.in_dim)
-        if not (math.isfinite(self.sigma) and self.sigma > 0):
-            raise ConfigError(f"RFF sigma must be > 0, got {self.sigma}")
+        check_positive("RFF sigma", self.sigma)
         if self.m < 1:
             raise ConfigError(f"RFF feature count m must be >= 1, got {self.m}")
         b = rng_for(self.seed, "rff").standard_normal((self.m, self.in_dim)) * self.sigma
@@ -236,8 +236,7 @@ class RestrictedPE(Encoding):
 
     def __post_init__(self) -> None:
         _check_in_dim(self.in_dim)
-        if not (math.isfinite(self.omega) and self.omega > 0):
-            raise ConfigError(f"restricted PE frequency omega must be > 0, got {self.omega}")
+        check_positive("restricted PE frequency omega", self.omega)
         if self.dim < 1 or self.dim % (2 * self.in_dim):
             raise ConfigError(
                 f"restricted PE dimension must be a positive multiple of {2 * self.in_dim} "

@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from specbias._checks import check_int, check_positive
 from specbias.errors import ConfigError
 from specbias.models import MLP
 from specbias.seeding import stream_seed
@@ -239,16 +239,6 @@ def siren_init(linears: Sequence[nn.Linear], omega0: float) -> None:
 # --------------------------------------------------------------------------- families
 
 
-def _check_size(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class Family(ABC):
     """A coordinate-network family: ``depth`` hidden layers of ``width`` units and its own knobs.
@@ -272,10 +262,10 @@ class Family(ABC):
 
     def __post_init__(self) -> None:
         for name in ("width", "depth", *self.SIZES):
-            _check_size(name, getattr(self, name))
+            check_int(name, getattr(self, name))
         for name in self.POSITIVE:
             if (value := getattr(self, name)) is not None:
-                _check_positive(name, value)
+                check_positive(name, value)
 
     @property
     @abstractmethod
@@ -299,8 +289,8 @@ class Family(ABC):
 
     def build(self, in_dim: int, out_dim: int = 1, seed: int = 0) -> nn.Module:
         """The seeded network for ``in_dim`` input features and ``out_dim`` outputs."""
-        _check_size("input dimension", in_dim)
-        _check_size("output dimension", out_dim)
+        check_int("input dimension", in_dim)
+        check_int("output dimension", out_dim)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(stream_seed(seed, "init"))
             return self._network(int(in_dim), int(out_dim), seed)
@@ -528,7 +518,7 @@ def match_width(spec: Family, in_dim: int, out_dim: int, budget: int, widest: in
     networks up to twice the answer's width); a budget the narrowest network already exceeds (e.g.
     a hash table larger than it) is a ConfigError.
     """
-    _check_size("parameter budget", budget)
+    check_int("parameter budget", budget)
 
     def count(width: int) -> int:
         return dataclasses.replace(spec, width=width).n_params(in_dim, out_dim)

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 
 PRIMES = (1, 2654435761, 805459861)
@@ -113,8 +114,7 @@ def _check(in_dim: int, levels: int, log2_table_size: int, features: int, base: 
         ("features_per_level", features, 1),
         ("base_resolution", base, 1),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"HashGrid {name} must be an integer >= {low}, got {value}")
+        check_int(f"HashGrid {name}", value, low)
     if log2_table_size > 24 or levels > 64:
         raise ConfigError(
             f"HashGrid needs log2_table_size <= 24 and levels <= 64, got {log2_table_size}, {levels}"

@@ -19,12 +19,12 @@ hidden layer, flattened per layer, so the activation-pattern metrics treat it li
 from __future__ import annotations
 
 import itertools
-import numbers
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 
 
@@ -74,8 +74,7 @@ class MLP(_ReLUNet):
             ("depth", depth, 1),
             ("output dimension", out_dim, 1),
         ):
-            if not isinstance(value, numbers.Integral) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}, got {value}")
+            check_int(name, value, low)
         in_dim, width, depth, out_dim = int(in_dim), int(width), int(depth), int(out_dim)
         dims = [in_dim] + [width] * depth + [out_dim]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))

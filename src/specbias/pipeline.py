@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import numbers
 import shutil
 import time
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from specbias import __version__, figures
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 from specbias.experiments import Experiment, ExperimentResult
 from specbias.results import (
@@ -60,8 +60,7 @@ time estimates judge everything below."""
 def check_count(name: str, value: Any) -> None:
     """ConfigError unless ``value`` is an integer from 1 to ``LIMITS[name]`` (``--name`` in the
     message): the one check every count option gets before any run is listed."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"--{name} must be >= 1, got {value!r}")
+    check_int(f"--{name}", value)
     limit = LIMITS.get(name)
     if limit is not None and value > limit:
         raise ConfigError(f"--{name} {value} is more than planning accepts (at most {limit:,})")

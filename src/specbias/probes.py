@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from specbias.errors import ConfigError
+from specbias._checks import check_int
 from specbias.metrics.geometry import (
     boundary_distance_feature,
     boundary_distance_input,
@@ -164,8 +164,7 @@ class RegionMapProbe:
 
     def __post_init__(self) -> None:
         for u in self.units:
-            if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or u < 0:
-                raise ConfigError(f"region-map units must be integers >= 0, got {u!r} in {self.units!r}")
+            check_int(f"each of the region-map units {self.units!r}", u, 0)
 
     def measure(self, model: MLP) -> dict[str, np.ndarray]:
         patterns = activation_patterns(model, self.x)

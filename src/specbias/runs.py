@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from specbias import __version__
+from specbias._checks import check_int
 from specbias.encodings import Encoding, NeRFPE, aliased_features, parse_input
 from specbias.errors import ConfigError
 from specbias.families import Family, ReLUMLP
@@ -502,8 +502,7 @@ class RunConfig:
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         for name, value in (("width", self.width), ("depth", self.depth)):
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value}")
+            check_int(name, value)
         if self.held_out and signal_dim(self.signal) != 2:
             raise ConfigError("held_out needs an image signal")
         self.encoding()  # validates the input label

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from specbias._checks import check_positive
 from specbias.errors import ConfigError
 from specbias.seeding import rng_for
 
@@ -232,8 +233,7 @@ class Chirp:
 
     def __post_init__(self) -> None:
         _check_local_freqs(self.n, f0=self.f0, f1=self.f1)
-        if not (np.isfinite(self.amplitude) and self.amplitude > 0):
-            raise ConfigError(f"chirp amplitude must be > 0, got {self.amplitude}")
+        check_positive("chirp amplitude", self.amplitude)
 
     def build(self, seed: int) -> Signal:
         t = grid_1d(self.n)
@@ -272,8 +272,7 @@ class Burst:
                 f"burst [center ± width/2] must lie in [0, 1] with width > 0, got center={self.center}, "
                 f"width={self.width}"
             )
-        if not (np.isfinite(self.amplitude) and self.amplitude > 0):
-            raise ConfigError(f"burst amplitude must be > 0, got {self.amplitude}")
+        check_positive("burst amplitude", self.amplitude)
 
     def envelope(self, t: np.ndarray) -> np.ndarray:
         """The Hann window ``w(t)`` of the burst."""

@@ -17,7 +17,6 @@ A run whose loss becomes NaN or infinite stops and reports the epoch in ``diverg
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from specbias._checks import check_int, check_positive
 from specbias.errors import ConfigError
 from specbias.seeding import torch_generator
 
@@ -84,10 +84,8 @@ class TrainConfig:
     momentum: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
+        check_int("epochs", self.epochs)
+        check_positive("learning rate", self.lr)
         if self.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.batch_size is not None and self.batch_size < 1:

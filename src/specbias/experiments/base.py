@@ -7,7 +7,6 @@ and a summary with computed findings. Experiments that need the same runs share 
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from specbias._checks import check_int
 from specbias.claims import Claim, SeedTable, Verdict, evaluate
 from specbias.encodings import parse_input
 from specbias.errors import ConfigError
@@ -38,8 +38,7 @@ def check_study(
     if mode not in ("clean", "faithful"):
         raise ConfigError(f"mode must be 'clean' or 'faithful', got {mode!r}")
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(name, value)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from matplotlib.figure import Figure
 
+from specbias._checks import check_int
 from specbias.claims import AllOf, Claim, Compare, Flat, Level, RankCorrelation, SeedTable
 from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, parse_input
 from specbias.errors import ConfigError
@@ -81,12 +81,6 @@ CONVERGED = f"target frequency reached rel. error {threshold('rel_err').value:g}
 """What converging means, in the reason of a claim that cannot be measured."""
 
 _S = TypeVar("_S", bound="Sweep1D")
-
-
-def _check_count(name: str, value: Any, least: int) -> None:
-    """ConfigError unless ``value`` is an integer (not a bool) of at least ``least``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 # --------------------------------------------------------------------------- parameters
@@ -167,10 +161,10 @@ class Density(Sweep1D):
         if not isinstance(self.sizes, tuple) or not self.sizes or len(set(self.sizes)) != len(self.sizes):
             raise ConfigError(f"sizes must be a non-empty tuple of distinct N, got {self.sizes!r}")
         for n in self.sizes:
-            _check_count("every N of sizes", n, 2)
+            check_int("every N of sizes", n, 2)
             dataclasses.replace(self.signal, n=n)  # ConfigError when the target does not fit N
         if self.batch_size is not None:
-            _check_count("batch size", self.batch_size, 1)
+            check_int("batch size", self.batch_size, 1)
             if self.batch_size >= min(self.sizes):
                 raise ConfigError(
                     f"batch size must be between 1 and the smallest N - 1 ({min(self.sizes) - 1}), "
@@ -182,7 +176,7 @@ class Density(Sweep1D):
         if extra:
             raise ConfigError(f"batch inputs {sorted(extra)} are not among the inputs {list(self.inputs)}")
         if self.batch_epochs is not None:
-            _check_count("batch_epochs", self.batch_epochs, 1)
+            check_int("batch_epochs", self.batch_epochs, 1)
 
     def override(self, **changes: Any) -> Density:
         replacements = self._replacements(changes)
@@ -230,7 +224,7 @@ def lift_inputs(dims: Sequence[int], n: int, sigma: float = 10) -> tuple[str, ..
     (``d`` even and every octave below the Nyquist limit of ``n`` samples) and ``rff<σ>x<d>``."""
     out = ["raw01"]
     for d in dims:
-        _check_count("lift dimension d", d, 2)  # the curve needs two
+        check_int("lift dimension d", d, 2)  # the curve needs two
         out += [f"lin{d}", f"curve{d}"]
         if d % 2 == 0 and NeRFPE(d // 2).frequencies().max() < n / 2:
             out.append(f"pe{d // 2 - 1}")

@@ -24,6 +24,7 @@ import torch
 from matplotlib.figure import Figure
 
 from specbias import figures
+from specbias._checks import check_int
 from specbias.claims import AllOf, Claim, Compare, Level, Trend, rank_corr
 from specbias.encodings import Encoding
 from specbias.errors import ConfigError
@@ -182,8 +183,7 @@ class RegionGeometry:
                 f"E13/E14 measure PE networks; inputs must be pe<L>, got {list(self.study.inputs)}"
             )
         size = self.section_size
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
-            raise ConfigError(f"section grid size must be an integer >= 2, got {size!r}")
+        check_int("section grid size", size, 2)
 
     @property
     def seeds(self) -> int:

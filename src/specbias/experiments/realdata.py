@@ -11,7 +11,6 @@ values (:mod:`specbias.claims`). Protocol, profiles, the claims list and measure
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from specbias import figures
+from specbias._checks import check_int
 from specbias.claims import Claim, Compare, Level, SeedTable, Trend, evaluate
 from specbias.classify import MODELS, ClassifierRun, KnnSpec
 from specbias.datasets import DIGITS, DataSpec
@@ -85,9 +85,7 @@ class RealData:
             ("hamming_every", 1),
             ("confusion_epoch", 0),
         ):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
-                raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
+            check_int(name, getattr(self, name), least)
 
     def override(self, **changes: Any) -> RealData:
         """A copy with user overrides: epochs, lr, width, depth, mode, and ``data`` (an ``.npz``

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 from specbias.models import MLP
 
@@ -174,8 +175,7 @@ def boundary_distance_argmin(
     """
     if space not in ("input", "feature"):
         raise ConfigError(f"boundary-distance space must be 'input' or 'feature', got {space!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ConfigError(f"chunk must be an integer >= 1, got {chunk!r}")
+    check_int("chunk", chunk)
     if x.ndim != 2 or x.shape[1] != model.in_dim:
         raise ConfigError(f"inputs must have shape (N, {model.in_dim}), got {tuple(x.shape)}")
     x = x.to(dtype=model.layers[0].weight.dtype)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from scipy.optimize import linprog
 
+from specbias._checks import check_int
 from specbias.encodings import Encoding
 from specbias.errors import ConfigError
 from specbias.models import MLP
@@ -205,8 +206,7 @@ def inspheres(
 
 
 def _check_n(n: int, what: str = "number of sample points") -> None:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"{what} must be an integer >= 1, got {n!r}")
+    check_int(what, n)
 
 
 def off_manifold_points(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

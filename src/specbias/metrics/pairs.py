@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 
 REFERENCE_N = 2048
@@ -156,11 +157,6 @@ def global_pairs_1d(
 # --------------------------------------------------------------------------- images
 
 
-def _check_count(name: str, value: int) -> None:
-    if value < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value}")
-
-
 def _check_image(h: int, w: int) -> None:
     if h < 2 or w < 2:
         raise ConfigError(f"image grid must be at least 2×2, got {h}×{w}")
@@ -194,7 +190,7 @@ def local_pairs_2d(
     (``pairs_per_patch=None``) or ``pairs_per_patch`` distinct unordered pairs per patch.
     """
     _check_image(h, w)
-    _check_count("number of patches", n_patches)
+    check_int("number of patches", n_patches, 0)
     if faithful:
         if pairs_per_patch is not None:
             raise ConfigError(
@@ -225,7 +221,7 @@ def local_pairs_2d(
         a_idx = np.broadcast_to(a, (n_patches, a.size))
         b_idx = np.broadcast_to(b, (n_patches, b.size))
     else:
-        _check_count("pairs per patch", pairs_per_patch)
+        check_int("pairs per patch", pairs_per_patch, 0)
         if pairs_per_patch > a.size:
             raise ConfigError(
                 f"pairs_per_patch={pairs_per_patch} exceeds the {a.size} distinct pairs of a "
@@ -259,7 +255,7 @@ def global_pairs_2d(
     ``[ceil(far·side), side)``.
     """
     _check_image(h, w)
-    _check_count("number of pairs", n_pairs)
+    check_int("number of pairs", n_pairs, 0)
     if scheme not in FAITHFUL_CORNERS:
         raise ConfigError(f"unknown faithful pair scheme {scheme!r}; allowed: {', '.join(FAITHFUL_CORNERS)}")
     ref_near, ref_far, ref_end, ref_side = FAITHFUL_CORNERS[scheme]
@@ -294,8 +290,8 @@ def window_pairs_2d_faithful(
     drawn (B5). Pairs come grouped window by window; ``i`` is the first draw, not the earlier pixel.
     """
     _check_image(h, w)
-    _check_count("number of windows", n_windows)
-    _check_count("pairs per window", pairs_per_window)
+    check_int("number of windows", n_windows, 0)
+    check_int("pairs per window", pairs_per_window, 0)
     qr, qc = round(25 * h / 512), round(25 * w / 512)
     r_lo, r_hi, c_lo, c_hi = (round(v * s / 512) for v, s in ((30, h), (479, h), (30, w), (479, w)))
     if min(qr, qc) < 1 or r_lo - qr < 0 or c_lo - qc < 0 or r_hi + qr > h or c_hi + qc > w:
@@ -310,7 +306,7 @@ def window_pairs_2d_faithful(
 
 def random_pairs(n: int, rng: np.random.Generator, *, n_pairs: int, distinct: bool = True) -> Pairs:
     """``n_pairs`` pairs of indices uniform on ``0..n-1`` (E7); ``distinct`` excludes ``i == j``."""
-    _check_count("number of pairs", n_pairs)
+    check_int("number of pairs", n_pairs, 0)
     if n < (2 if distinct else 1):
         raise ConfigError(f"random pairs need n >= {2 if distinct else 1} samples, got {n}")
     if distinct:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 from specbias.models import MLP
 
@@ -59,8 +60,7 @@ def patterns_from_preacts(preacts: list[torch.Tensor]) -> Patterns:
 @torch.no_grad()
 def activation_patterns(model: MLP, x: torch.Tensor, chunk: int = 65536) -> Patterns:
     """Activation patterns of ``model`` at inputs ``x`` (chunked to bound memory)."""
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ConfigError(f"chunk must be an integer >= 1, got {chunk!r}")
+    check_int("chunk", chunk)
     if len(x) == 0:
         raise ConfigError(f"need at least one input point for patterns, got shape {tuple(x.shape)}")
     parts = [patterns_from_preacts(model.hidden_preacts(x[s : s + chunk])) for s in range(0, len(x), chunk)]

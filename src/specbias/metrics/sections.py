@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 from specbias.metrics.patterns import activation_patterns, count_regions, region_ids
 from specbias.metrics.regions import GridVsExact, Partition2D, exact_partition_2d
@@ -70,8 +71,7 @@ def plane_model(model: MLP, which: str, layers: str = "all") -> MLP:
 
 def section_grid(size: int) -> np.ndarray:
     """The ``(size², 2)`` points ``u = (2j/S − 1, 2i/S − 1)``, row-major (``u₁`` varies fastest)."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
-        raise ConfigError(f"section grid size must be an integer >= 2, got {size!r}")
+    check_int("section grid size", size, 2)
     k = 2.0 * np.arange(size) / size - 1.0
     u1, u2 = np.meshgrid(k, k)
     return np.stack((u1.ravel(), u2.ravel()), axis=1)

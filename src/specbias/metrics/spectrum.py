@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specbias._checks import check_int
 from specbias.errors import ConfigError
 
 EMPTY_BAND_RTOL = 1e-20
@@ -177,10 +178,7 @@ def _image_shape(shape: tuple[int, ...]) -> tuple[int, int]:
 def radial_band_edges(shape: tuple[int, ...], n_bands: int = 8) -> np.ndarray:
     """The ``n_bands + 1`` radii ``[0, ν/(n_bands−1), …, ν, r_max]`` (see the module docstring)."""
     h, w = _image_shape(shape)
-    if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) or n_bands < 2:
-        raise ConfigError(
-            f"number of radial bands must be an integer >= 2 (the last holds the corners), got {n_bands!r}"
-        )
+    check_int("number of radial bands (the last holds the corners)", n_bands, 2)
     nyq = min(h, w) / 2
     inner = np.arange(n_bands) * nyq / (n_bands - 1)
     return np.append(inner, np.hypot(h // 2, w // 2))

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from specbias._checks import check_positive
 from specbias.errors import ConfigError
 from specbias.metrics.ntk.spectrum import Array, NTKSpectrum, ntk_spectrum
 from specbias.metrics.spectrum import frequency_convergence
@@ -63,8 +64,7 @@ def linearised_residuals(
     full :class:`NTKSpectrum`; ``r0 = f(θ_0) − y``, ``(N,)`` or ``(N, C)``; ``eta``: the learning rate
     of ``θ ← θ − η ∇ mse_loss``; ``steps``: an int ``T`` (steps ``0..T``) or a list of step numbers.
     """
-    if not (math.isfinite(eta) and eta > 0):
-        raise ConfigError(f"learning rate must be > 0, got {eta}")
+    check_positive("learning rate", eta)
     t = _steps_array(steps)
     r = np.asarray(torch.as_tensor(r0).detach().cpu().double().numpy())
     spec = theta0 if isinstance(theta0, NTKSpectrum) else ntk_spectrum(theta0)
@@ -141,8 +141,7 @@ def adam_equivalent_lr(
     A way to put a kernel prediction, which only exists for gradient descent, next to an Adam run;
     Adam is not gradient descent on a fixed kernel, so the comparison is not a theory of Adam.
     """
-    if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"learning rate must be > 0, got {lr}")
+    check_positive("learning rate", lr)
     params = [p for p in model.parameters() if p.requires_grad]
     with torch.enable_grad():
         loss = nn.functional.mse_loss(model(x), y)

@@ -22,15 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias._checks import check_int, check_positive
 from specbias.encodings import BasicEncoding, Encoding, GaussianRFF, NeRFPE, Raw, RestrictedPE
 from specbias.errors import ConfigError
 from specbias.metrics.patterns import count_regions
 from specbias.metrics.regions.common import (
     _CHUNK_FLOATS,
     _SUPPORTED,
-    _check_count,
     _check_model,
-    _check_positive,
     _hidden_weights,
     _model64,
     _pack_rows,
@@ -192,9 +191,9 @@ def region_lower_bound_2d(
     _check_model(model, encoding)
     if encoding.in_dim != 2:
         raise ConfigError(f"the 2D region bound needs a 2D encoding, got in_dim={encoding.in_dim}")
-    _check_count("initial cells per side", n0, 1)
-    _check_positive("minimum cell size", min_cell)
-    _check_count("evaluation budget", max_evaluations, 1)
+    check_int("initial cells per side", n0, 1)
+    check_positive("minimum cell size", min_cell)
+    check_int("evaluation budget", max_evaluations, 1)
     lo_, hi_ = _box(lo, hi)
     model64 = _model64(model)
     layers = _hidden_weights(model)

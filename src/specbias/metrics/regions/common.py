@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 
 import numpy as np
 import torch
@@ -54,16 +53,6 @@ def _point(value: float | np.ndarray, in_dim: int, name: str) -> np.ndarray:
     if p.shape != (in_dim,) or not np.all(np.isfinite(p)):
         raise ConfigError(f"segment end {name} must be {in_dim} finite number(s), got {value!r}")
     return p
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _check_count(name: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 @torch.no_grad()

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specbias._checks import check_int, check_positive
 from specbias.encodings import Encoding, Raw
 from specbias.errors import ConfigError
 from specbias.metrics.patterns import count_regions
 from specbias.metrics.regions.bound2d import region_lower_bound_2d
-from specbias.metrics.regions.common import _check_count, _check_positive, _model64, _patterns_at, _point
+from specbias.metrics.regions.common import _model64, _patterns_at, _point
 from specbias.metrics.regions.exact1d import Regions1D, exact_regions_1d
 from specbias.metrics.regions.exact2d import _box, exact_partition_2d
 from specbias.models import MLP
@@ -61,7 +62,7 @@ def grid_vs_exact_1d(
     """Grid count on ``t_i = a + (i/n)(b − a)``, ``i < n`` (the spec's 1D grid), next to the exact count on
     ``[a, b]``; ``missed`` lists the exact pieces holding no grid point. ``regions``: this model's
     :func:`exact_regions_1d` on ``[a, b]`` when already computed (not recomputed)."""
-    _check_count("grid size", n, 2)
+    check_int("grid size", n, 2)
     if regions is None:
         regions = exact_regions_1d(model, encoding, a, b)
     elif not (
@@ -88,7 +89,7 @@ def piece_density(regions: Regions1D, centres: np.ndarray, width: float) -> np.n
     (``c`` and ``w`` in units of ``s ∈ [0, 1]``; windows are clipped to ``[0, 1]`` and divided by their
     clipped width). In a window where the pieces have widths ``δ``, ``ρ ≈ 1/δ``: the local number of
     regions per unit length (X4; the grid analogue is the change count of patterns between neighbours)."""
-    _check_positive("window width", width)
+    check_positive("window width", width)
     c = np.asarray(centres, dtype=np.float64)
     lo, hi = np.clip(c - width / 2, 0.0, 1.0), np.clip(c + width / 2, 0.0, 1.0)
     if np.any(hi <= lo):
@@ -108,7 +109,7 @@ def grid_vs_exact_2d(
 ) -> GridVsExact:
     """Grid count on the ``n × n`` pixel grid of ``[lo, hi)`` vs the exact partition (raw input) or the
     quadtree lower bound (other encodings, seeded with the grid so the bound is at least the grid count)."""
-    _check_count("grid size", n, 2)
+    check_int("grid size", n, 2)
     lo_, hi_ = _box(lo, hi)
     ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     grid = lo_ + (hi_ - lo_) * np.stack((jj.ravel() / n, ii.ravel() / n), axis=1)

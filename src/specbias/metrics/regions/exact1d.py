@@ -35,14 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specbias._checks import check_int, check_positive
 from specbias.encodings import Encoding
 from specbias.errors import ConfigError
 from specbias.metrics.patterns import Patterns, count_regions
 from specbias.metrics.regions.common import (
     _CHUNK_FLOATS,
-    _check_count,
     _check_model,
-    _check_positive,
     _hidden_weights,
     _model64,
     _pack_layers,
@@ -241,7 +240,7 @@ def exact_regions_1d(
     width in ``s`` below which an interval is no longer subdivided.
     """
     _check_model(model, encoding)
-    _check_positive("root tolerance", tol)
+    check_positive("root tolerance", tol)
     a_, b_ = _point(a, encoding.in_dim, "a"), _point(b, encoding.in_dim, "b")
     if np.array_equal(a_, b_):
         raise ConfigError(f"segment ends must differ, got a = b = {a_.tolist()}")
@@ -283,8 +282,8 @@ def dense_region_count_1d(
     (:func:`exact_regions_1d`); :func:`missed_pieces` says which pieces it cannot see.
     """
     _check_model(model, encoding)
-    _check_count("number of samples", n, 2)
-    _check_count("chunk", chunk, 1)
+    check_int("number of samples", n, 2)
+    check_int("chunk", chunk, 1)
     a_, b_ = _point(a, encoding.in_dim, "a"), _point(b, encoding.in_dim, "b")
     model64 = _model64(model)
     changes, last = 0, None
@@ -304,7 +303,7 @@ def missed_pieces(regions: Regions1D, n: int) -> np.ndarray:
     These are the regions that :func:`dense_region_count_1d` with ``n`` points cannot see (each one
     lowers its count by one, or by two when its two neighbours share a pattern).
     """
-    _check_count("number of samples", n, 2)
+    check_int("number of samples", n, 2)
     lo, hi = regions.knots[:-1], regions.knots[1:]
     first = np.floor(lo * (n - 1))
     hit = np.zeros(lo.size, dtype=bool)

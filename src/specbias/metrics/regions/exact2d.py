@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specbias._checks import check_positive
 from specbias.encodings import Encoding, Raw
 from specbias.errors import ConfigError
 from specbias.metrics.patterns import Patterns
-from specbias.metrics.regions.common import _CHUNK_FLOATS, _check_model, _check_positive, _hidden_weights
+from specbias.metrics.regions.common import _CHUNK_FLOATS, _check_model, _hidden_weights
 from specbias.models import MLP
 
 
@@ -246,7 +247,7 @@ def exact_partition_2d(
             f"region_lower_bound_2d, got {encoding!r}"
         )
     _check_model(model, encoding)
-    _check_positive("snapping tolerance", tol)
+    check_positive("snapping tolerance", tol)
     lo_, hi_ = _box(lo, hi)
     layers = _hidden_weights(model)
     w1, b1 = layers[0]
