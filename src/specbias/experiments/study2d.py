@@ -205,7 +205,7 @@ def _natural(size: int, count: int = 5) -> tuple[NaturalImage, ...]:
 _MAIN_INPUTS = ("raw01", "raw11", "pe5")
 _E5_JACOBIAN = ("raw01", "pe16")
 """The natural-suite inputs whose runs measure the output Jacobian: the two E5's claims read (raw and
-the top PE). On E5's 100,000 pairs it costs 2.7 times the loss-gradient pass (about 5 s a run)."""
+the top PE). On E5's 100,000 pairs it costs 2-3 times the loss-gradient pass (1-1.6 s a run)."""
 MAIN_QUICK = Study2D(
     train=TrainConfig(epochs=500, batch_size=256),
     probes=suite_probes(25, MAIN_PAIRS),
