@@ -30,10 +30,10 @@ from specbias.cost import (
     sweep_cost,
     sweep_memory,
 )
-from specbias.encodings import INPUT_GRAMMAR
 from specbias.errors import ConfigError
 from specbias.experiments import EXPERIMENTS, Experiment, get_experiment
 from specbias.experiments.base import PROFILES
+from specbias.experiments.params import OPTIONS
 from specbias.pipeline import Planned, check_count, execute, plan
 from specbias.report import build_report
 from specbias.results import RunStore, ensure_writable_dir
@@ -144,29 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", help=f"experiment id: {', '.join(EXPERIMENTS)}")
     _common(run)
     over = run.add_argument_group("overrides (default: the profile's value)")
-    over.add_argument("--epochs", type=int, help="training epochs")
-    over.add_argument("--lr", type=float, help="learning rate")
-    over.add_argument("--width", type=int, help="hidden units per layer")
-    over.add_argument("--depth", type=int, help="number of hidden layers")
-    over.add_argument("--n", type=int, help="number of 1D samples on [0,1) (1D experiments)")
-    over.add_argument("--size", type=int, help="image side in pixels (2D experiments)")
-    over.add_argument(
-        "--images",
-        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-        help="comma-separated scikit-image names or PNG/JPEG paths (natural-image experiments); "
-        "seed s uses image s mod count",
-    )
-    over.add_argument(
-        "--inputs",
-        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-        help=f"comma-separated inputs from: {INPUT_GRAMMAR} (1D 'pe<L>': L = largest exponent; "
-        "2D: L = number of octaves)",
-    )
-    over.add_argument(
-        "--mode",
-        choices=("clean", "faithful"),
-        help="clean fixes the reference's quirks; faithful mirrors its samplers and shared phases",
-    )
+    for name, option in OPTIONS.items():
+        over.add_argument(f"--{name}", type=option.parse, choices=option.choices, help=option.help)
     _data_option(over)
 
     rep = sub.add_parser(
@@ -386,10 +365,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     _check_settings(args)
     if args.command == "run":
-        overrides = {
-            k: getattr(args, k)
-            for k in ("epochs", "lr", "width", "depth", "n", "size", "images", "inputs", "mode", "data")
-        }
+        overrides = {k: getattr(args, k) for k in (*OPTIONS, "data")}
         return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
     exps = [get_experiment(i) for i in args.only or list(EXPERIMENTS)]
     readers = [e.id for e in exps if _reads_data(e, args.profile)]

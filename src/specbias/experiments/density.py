@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -22,6 +22,7 @@ from specbias.encodings import CurveLift, GaussianRFF, LinearLift, NeRFPE, Raw, 
 from specbias.errors import ConfigError
 from specbias.experiments.analysis import Runs, group_label
 from specbias.experiments.base import Experiment, ExperimentResult, check_study
+from specbias.experiments.params import NETWORK, TRAIN, Overridable
 from specbias.experiments.sweep import (
     Hits,
     Sweep,
@@ -80,14 +81,12 @@ PROBES: tuple[ProbeSpec, ...] = (
 CONVERGED = f"target frequency reached rel. error {threshold('rel_err').value:g}"
 """What converging means, in the reason of a claim that cannot be measured."""
 
-_S = TypeVar("_S", bound="Sweep1D")
-
 
 # --------------------------------------------------------------------------- parameters
 
 
 @dataclass(frozen=True)
-class Sweep1D:
+class Sweep1D(Overridable):
     """What X6 and X7 share: the paper's 1D target, the network, the optimiser and the probes."""
 
     inputs: tuple[str, ...] = ("raw01", "raw11", "pe3", "pe6")
@@ -98,24 +97,10 @@ class Sweep1D:
     probes: tuple[ProbeSpec, ...] = PROBES
     seeds: int = 5
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "inputs")
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {**TRAIN, **NETWORK, "inputs": ("inputs",)}
 
     def __post_init__(self) -> None:
         check_study(self.inputs, width=self.width, depth=self.depth, seeds=self.seeds)
-
-    def override(self: _S, **changes: Any) -> _S:
-        """A copy with user overrides (``epochs``, ``lr``, ``width``, ``depth``, ``inputs``, ``n``)."""
-        return dataclasses.replace(self, **self._replacements(changes))
-
-    def _replacements(self, changes: dict[str, Any]) -> dict[str, Any]:
-        changes = {k: v for k, v in changes.items() if v is not None}
-        train = dataclasses.replace(
-            self.train, **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes}
-        )
-        signal = dataclasses.replace(self.signal, n=changes.pop("n")) if "n" in changes else self.signal
-        if "inputs" in changes:
-            changes["inputs"] = tuple(changes["inputs"])
-        return {"train": train, "signal": signal, **changes}
 
     def config(
         self,
@@ -178,13 +163,13 @@ class Density(Sweep1D):
         if self.batch_epochs is not None:
             check_int("batch_epochs", self.batch_epochs, 1)
 
-    def override(self, **changes: Any) -> Density:
-        replacements = self._replacements(changes)
-        if "inputs" in replacements:
-            replacements["batch_inputs"] = None
-        if changes.get("epochs") is not None:
-            replacements["batch_epochs"] = None
-        return dataclasses.replace(self, **replacements)
+    def apply(self, name: str, value: Any) -> Density:
+        """``--inputs`` and ``--epochs`` apply to both variants (the batch variant's own inputs and
+        epochs are reset to follow them)."""
+        if name == "inputs":
+            return dataclasses.replace(self, inputs=value, batch_inputs=None)
+        out = super().apply(name, value)
+        return dataclasses.replace(out, batch_epochs=None) if name == "epochs" else out
 
     def variants(self) -> list[tuple[int | None, tuple[str, ...], int]]:
         """``(batch size, inputs, epochs)`` of each variant: full batch first."""
@@ -238,7 +223,7 @@ class Lifts(Sweep1D):
 
     inputs: tuple[str, ...] = lift_inputs((2, 8, 14, 32), 2048)
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = (*Sweep1D.OVERRIDES, "n")
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {**Sweep1D.OVERRIDES, "n": ("signal.n",)}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from specbias.errors import ConfigError
 from specbias.experiments import sweep as shared
 from specbias.experiments.analysis import Runs
 from specbias.experiments.base import Experiment, ExperimentResult, check_study
+from specbias.experiments.params import NETWORK, TRAIN, Overridable
 from specbias.experiments.study2d import NATURAL_IMAGES
 from specbias.experiments.sweep import Hits, Sweep, SweepKey, SweepLine
 from specbias.runs import (
@@ -49,7 +50,7 @@ STEPS_FIELD = f"steps_to_rel_energy_{_LEVEL:g}"
 
 
 @dataclass(frozen=True)
-class Density2D:
+class Density2D(Overridable):
     """X6b parameters: ``images`` at every side of ``sizes``, each input, the same network and the
     same number of optimiser steps (``train.epochs`` epochs of the smallest image)."""
 
@@ -65,7 +66,12 @@ class Density2D:
     checkpoints: int = 25
     seeds: int = 5
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "images", "inputs")
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **TRAIN,
+        **NETWORK,
+        "images": ("images",),
+        "inputs": ("inputs",),
+    }
 
     def __post_init__(self) -> None:
         check_study(
@@ -101,18 +107,6 @@ class Density2D:
                 f"local patch {self.patch} of the side is {round(self.patch * min(self.sizes))} px at "
                 f"{min(self.sizes)}²; need from 2 px to the whole side at the smallest size"
             )
-
-    def override(self, **changes: Any) -> Density2D:
-        """A copy with user overrides: ``epochs`` (of the smallest image; the step budget follows),
-        ``lr``, ``width``, ``depth``, ``images`` (names or PNG/JPEG paths), ``inputs``."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        train = dataclasses.replace(
-            self.train, **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes}
-        )
-        for key in ("images", "inputs"):
-            if key in changes:
-                changes[key] = tuple(changes[key])
-        return dataclasses.replace(self, train=train, **changes)
 
     @property
     def steps(self) -> int:

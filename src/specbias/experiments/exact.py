@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +40,7 @@ from specbias.experiments.analysis import (
     start,
 )
 from specbias.experiments.base import Experiment, ExperimentResult, check_study
+from specbias.experiments.params import NETWORK, TRAIN, Overridable
 from specbias.experiments.study2d import NATURAL_PAPER, NATURAL_QUICK, Study2D
 from specbias.metrics.inspheres import LAYERS, inspheres, off_manifold_points, on_manifold_points
 from specbias.metrics.regions import exact_regions_1d, grid_vs_exact_1d, piece_density
@@ -172,7 +173,7 @@ class RegionGeometry:
     deep_samples: int = 40
     section_size: int = 512
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = Study2D.OVERRIDES
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = Study2D.OVERRIDES
 
     def __post_init__(self) -> None:
         check_study(
@@ -189,7 +190,7 @@ class RegionGeometry:
     def seeds(self) -> int:
         return self.study.seeds
 
-    def override(self, **changes: Any) -> RegionGeometry:
+    def override(self, **changes: Any) -> RegionGeometry:  # the image study's overrides
         """A copy with the image study's overrides (epochs, lr, width, depth, size, images, inputs, mode)."""
         return dataclasses.replace(self, study=self.study.override(**changes))
 
@@ -610,7 +611,7 @@ analyse_sections = measured_analysis("E14", sections_part, _section_claims, orde
 
 
 @dataclass(frozen=True)
-class Spatial:
+class Spatial(Overridable):
     """X4 parameters: 1D targets with a varying local frequency, inputs, network, training, snapshots
     (``snapshots`` log-spaced epochs plus the first and the last) and the sliding window (fraction of
     ``[0, 1]``; centres every quarter window)."""
@@ -624,7 +625,12 @@ class Spatial:
     window: float = 1 / 16
     seeds: int = 5
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "n", "inputs")
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **TRAIN,
+        **NETWORK,
+        "n": ("signals.*.n",),
+        "inputs": ("inputs",),
+    }
 
     def __post_init__(self) -> None:
         check_study(
@@ -634,20 +640,6 @@ class Spatial:
             raise ConfigError("X4 needs at least one signal")
         if not 0 < self.window <= 0.5:
             raise ConfigError(f"window must be a fraction of the domain in (0, 0.5], got {self.window}")
-
-    def override(self, **changes: Any) -> Spatial:
-        """A copy with user overrides: epochs, lr, width, depth, n (samples of every signal), inputs."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        train = dataclasses.replace(
-            self.train, **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes}
-        )
-        signals = self.signals
-        if "n" in changes:
-            n = changes.pop("n")
-            signals = tuple(dataclasses.replace(s, n=n) for s in signals)
-        if "inputs" in changes:
-            changes["inputs"] = tuple(changes["inputs"])
-        return dataclasses.replace(self, train=train, signals=signals, **changes)
 
     def runs(self, seeds: int) -> list[RunConfig]:
         probe = SnapshotSpec(

@@ -12,10 +12,9 @@ the same way. Protocol, parameter table and measured numbers: ``docs/experiments
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,10 +22,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from specbias import figures
+from specbias._checks import check_int
 from specbias.claims import AllOf, Claim, Compare, RankCorrelation, SeedTable
 from specbias.encodings import parse_input
 from specbias.experiments.analysis import Groups, Part, make_analysis
 from specbias.experiments.base import Experiment, check_study
+from specbias.experiments.params import Overridable
 from specbias.families import FINER, SIREN, Family, Gabor, GaussianINR, HashGridMLP, ReLUMLP, match_width
 from specbias.metrics.spectrum import first_epoch_below
 from specbias.runs import (
@@ -89,6 +90,9 @@ class Target:
     pairs: PairSpec | PatchPairSpec
     every: int
 
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs)
+
     @property
     def dim(self) -> int:
         return signal_dim(self.signal)
@@ -140,7 +144,7 @@ def sized(family: Family, in_dim: int, out_dim: int, budget: int) -> Family:
 
 
 @dataclass(frozen=True)
-class FamilyStudy:
+class FamilyStudy(Overridable):
     """X8's parameters: the two targets, the parameter budget every network is sized to, seeds."""
 
     tones: Target
@@ -148,22 +152,10 @@ class FamilyStudy:
     budget: int
     seeds: int = 3
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs",)
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {"epochs": ("tones.epochs", "image.epochs")}
 
     def __post_init__(self) -> None:
         check_study(["raw01"], budget=self.budget, seeds=self.seeds)
-
-    def override(self, **changes: Any) -> FamilyStudy:
-        """A copy with ``epochs`` (both targets) changed."""
-        epochs = changes.get("epochs")
-        if epochs is None:
-            return self
-        check_study(["raw01"], epochs=epochs)
-        return dataclasses.replace(
-            self,
-            tones=dataclasses.replace(self.tones, epochs=epochs),
-            image=dataclasses.replace(self.image, epochs=epochs),
-        )
 
     @property
     def targets(self) -> tuple[Target, ...]:

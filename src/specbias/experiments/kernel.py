@@ -10,8 +10,8 @@ claims on them. Protocol, profiles, claims and measured numbers: ``docs/experime
 
 from __future__ import annotations
 
-import dataclasses
 import textwrap
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -30,6 +30,7 @@ from specbias.errors import ConfigError
 from specbias.experiments.analysis import Groups, Part, encoding_rank, one_thread, raw_and_encoded
 from specbias.experiments.base import Experiment, check_study
 from specbias.experiments.exact import Configs, every_group, measured_analysis, per_run, within
+from specbias.experiments.params import NETWORK, Overridable
 from specbias.metrics.ntk import (
     NTKSpectrum,
     adam_equivalent_lr,
@@ -79,7 +80,7 @@ thread does not speed up and which spinning BLAS threads slow down 3× on a busy
 
 
 @dataclass(frozen=True)
-class KernelStudy:
+class KernelStudy(Overridable):
     """X5 parameters: the 1D target, the inputs, the network, both optimisers' budgets and the
     number of log-spaced checkpoints."""
 
@@ -93,7 +94,13 @@ class KernelStudy:
     checkpoints: int = 14
     seeds: int = 5
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "n", "inputs")
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "epochs": ("adam.epochs", "gd_steps"),  # both budgets: GD steps and Adam epochs
+        "lr": ("adam.lr",),  # Adam's; gradient descent's comes from Θ₀
+        **NETWORK,
+        "n": ("signal.n",),
+        "inputs": ("inputs",),
+    }
 
     def __post_init__(self) -> None:
         check_study(
@@ -115,21 +122,6 @@ class KernelStudy:
                 f"--n {self.signal.n} is too large for X5: planning computes each run's N × N kernel Θ₀; "
                 f"allowed: N <= {MAX_KERNEL_POINTS}"
             )
-
-    def override(self, **changes: Any) -> KernelStudy:
-        """A copy with user overrides: ``epochs`` (both budgets: GD steps and Adam epochs), ``lr``
-        (Adam's; gradient descent's comes from ``Θ₀``), ``width``, ``depth``, ``n``, ``inputs``."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        adam = dataclasses.replace(self.adam, **{k: changes[k] for k in ("epochs", "lr") if k in changes})
-        out: dict[str, Any] = {"adam": adam}
-        if "epochs" in changes:
-            out["gd_steps"] = changes["epochs"]
-        if "n" in changes:
-            out["signal"] = dataclasses.replace(self.signal, n=changes["n"])
-        if "inputs" in changes:
-            out["inputs"] = tuple(changes["inputs"])
-        out.update({k: changes[k] for k in ("width", "depth") if k in changes})
-        return dataclasses.replace(self, **out)
 
     def probes(self, steps: int) -> tuple[ProbeSpec, ...]:
         """Convergence, regions, Hamming and a snapshot at one schedule, plus the initial snapshot."""

@@ -10,8 +10,7 @@ values (:mod:`specbias.claims`). Protocol, profiles, the claims list and measure
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +35,7 @@ from specbias.experiments.analysis import (
     scalar_curve_rows,
 )
 from specbias.experiments.base import Experiment, ExperimentResult
+from specbias.experiments.params import NETWORK, TRAIN, Overridable
 from specbias.runs import RunData
 from specbias.thresholds import threshold
 from specbias.training import Schedule, TrainConfig
@@ -47,7 +47,7 @@ KINDS = ("local", "global")
 
 
 @dataclass(frozen=True)
-class RealData:
+class RealData(Overridable):
     """Parameters of the real-data contrast; ``data`` is None (digits) or an ``.npz`` path.
 
     ``output_jacobian``: the models whose confusion probe also records the output-Jacobian cosine
@@ -65,7 +65,12 @@ class RealData:
     seeds: int = 3
     output_jacobian: tuple[str, ...] = MODELS
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "data", "mode")
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **TRAIN,
+        **NETWORK,
+        "data": ("data",),
+        "mode": ("mode",),
+    }
 
     def __post_init__(self) -> None:
         if not self.models or len(set(self.models)) != len(self.models) or set(self.models) - set(MODELS):
@@ -87,16 +92,10 @@ class RealData:
         ):
             check_int(name, getattr(self, name), least)
 
-    def override(self, **changes: Any) -> RealData:
-        """A copy with user overrides: epochs, lr, width, depth, mode, and ``data`` (an ``.npz``
-        path, checked here so that a bad file is a one-line error before anything runs)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        train = dataclasses.replace(
-            self.train, **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes}
-        )
-        if "data" in changes:
-            changes["data"] = DataSpec.of(changes["data"]).source
-        return dataclasses.replace(self, train=train, **changes)
+    def apply(self, name: str, value: Any) -> RealData:
+        """``data`` (an ``.npz`` path) is read here, so that a bad file is a one-line error before
+        anything runs."""
+        return super().apply(name, DataSpec.of(value).source if name == "data" else value)
 
     @property
     def dataset(self) -> str:

@@ -14,6 +14,7 @@ run's seed.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from specbias.experiments.analysis import (
     make_analysis,
 )
 from specbias.experiments.base import Experiment, check_study
+from specbias.experiments.params import NETWORK, TRAIN, Overridable, replace_at
 from specbias.runs import (
     ConfusionSpec,
     ConvergenceSpec,
@@ -45,7 +47,7 @@ from specbias.training import Schedule, TrainConfig
 
 
 @dataclass(frozen=True)
-class Study1D:
+class Study1D(Overridable):
     """Parameters of a 1D study: signal, inputs, network, training and probe schedules."""
 
     signal: ToneMixture = ToneMixture()
@@ -60,28 +62,24 @@ class Study1D:
     mode: str = "clean"
     seeds: int = 5
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("epochs", "lr", "width", "depth", "n", "inputs", "mode")
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **TRAIN,
+        **NETWORK,
+        "n": ("signal.n",),
+        "inputs": ("inputs",),
+        "mode": ("mode",),
+    }
 
     def __post_init__(self) -> None:
         check_study(self.inputs, mode=self.mode, width=self.width, depth=self.depth, seeds=self.seeds)
 
-    def override(self, **changes: Any) -> Study1D:
-        """A copy with user overrides: epochs, lr, width, depth, inputs, n, mode."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        train = dataclasses.replace(
-            self.train,
-            **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes},
-        )
-        signal = self.signal
-        if "n" in changes:
-            signal = dataclasses.replace(signal, n=changes.pop("n"))
-        if "mode" in changes:  # faithful shares one phase draw across runs (B2), clean draws per run
-            signal = dataclasses.replace(
-                signal, phases="shared" if changes["mode"] == "faithful" else "per_run"
-            )
-        if "inputs" in changes:
-            changes["inputs"] = tuple(changes["inputs"])
-        return dataclasses.replace(self, train=train, signal=signal, **changes)
+    def apply(self, name: str, value: Any) -> Study1D:
+        """``mode`` also sets the tone phases: faithful shares one draw across runs (B2), clean draws
+        them per run."""
+        out = super().apply(name, value)
+        if name == "mode":
+            return replace_at(out, "signal.phases", "shared" if value == "faithful" else "per_run")
+        return out
 
     def runs(self, seeds: int) -> list[RunConfig]:
         probes = (self.hamming, self.confusion, self.convergence, self.prediction)

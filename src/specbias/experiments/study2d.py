@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -35,6 +35,7 @@ from specbias.experiments.analysis import (
     scalar_curve_rows,
 )
 from specbias.experiments.base import Experiment, ExperimentResult, check_study
+from specbias.experiments.params import NETWORK, TRAIN, Overridable, replace_at
 from specbias.metrics.geometry import encoding_distance_matrix, hyperplane_matrix
 from specbias.runs import (
     BandSpec,
@@ -101,7 +102,7 @@ def suite_probes(
 
 
 @dataclass(frozen=True)
-class Study2D:
+class Study2D(Overridable):
     """Parameters of an image study. Seed ``s`` trains on ``images[s % len(images)]``.
 
     ``jacobian_inputs``: the inputs whose confusion probe also records the output-Jacobian cosine
@@ -120,9 +121,10 @@ class Study2D:
     held_out: bool = False
     jacobian_inputs: tuple[str, ...] = ()
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = (
-        "epochs", "lr", "width", "depth", "size", "images", "inputs", "mode"
-    )  # fmt: skip
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **TRAIN, **NETWORK, "size": ("images.*.size",), "images": ("images",), "inputs": ("inputs",),
+        "mode": ("mode",),
+    }  # fmt: skip
 
     def __post_init__(self) -> None:
         check_study(
@@ -130,39 +132,28 @@ class Study2D:
             seeds=self.seeds,
         )  # fmt: skip
 
-    def override(self, **changes: Any) -> Study2D:
-        """A copy with user overrides: epochs, lr, width, depth, inputs, size, images, mode.
-
-        ``images`` are scikit-image names or paths of the user's PNG/JPEG files; seed ``s``
-        trains on image ``s mod len(images)``. A study that measures the output Jacobian on all
-        its inputs measures it on overridden inputs too."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        fixed = [k for k in ("width", "depth") if k in changes and self.archs]
-        if fixed:
+    def apply(self, name: str, value: Any) -> Study2D:
+        """Overrides that do more than set a path: ``--width``/``--depth`` do not apply to an
+        architecture sweep; ``--images`` (scikit-image names or PNG/JPEG paths; seed ``s`` trains on
+        image ``s mod count``) keep the size and channels; ``--mode faithful`` also takes the
+        reference's fixed batches (B3); a study that measures the output Jacobian on all its inputs
+        measures it on overridden inputs too."""
+        if name in ("width", "depth") and self.archs:
             sizes = ", ".join(f"{d}×{w}" for d, w in self.archs)
             raise ConfigError(
-                f"--{fixed[0]} does not apply to an architecture sweep (it trains depth × width {sizes})"
+                f"--{name} does not apply to an architecture sweep (it trains depth × width {sizes})"
             )
-        train = dataclasses.replace(
-            self.train, **{k: changes.pop(k) for k in ("epochs", "lr") if k in changes}
-        )
-        if changes.get("mode") == "faithful":
-            train = dataclasses.replace(train, batching="fixed")  # the reference's batches (bug B3)
-        images = self.images
-        if "images" in changes:
-            if not all(isinstance(im, NaturalImage) for im in images):
+        if name == "images":
+            if not all(isinstance(im, NaturalImage) for im in self.images):
                 raise ConfigError("--images applies to the natural-image experiments")
-            names = changes.pop("images")
-            size, channels = images[0].size, images[0].channels
-            images = tuple(NaturalImage(name, size=size, channels=channels) for name in names)
-        if "size" in changes:
-            size = changes.pop("size")
-            images = tuple(dataclasses.replace(im, size=size) for im in images)
-        if "inputs" in changes:
-            changes["inputs"] = tuple(changes["inputs"])
-            if self.jacobian_inputs and set(self.inputs) <= set(self.jacobian_inputs):
-                changes["jacobian_inputs"] = tuple(dict.fromkeys((*self.jacobian_inputs, *changes["inputs"])))
-        return dataclasses.replace(self, train=train, images=images, **changes)
+            size, channels = self.images[0].size, self.images[0].channels
+            value = tuple(NaturalImage(im, size=size, channels=channels) for im in value)
+        out = super().apply(name, value)
+        if name == "mode" and value == "faithful":
+            return replace_at(out, "train.batching", "fixed")
+        if name == "inputs" and self.jacobian_inputs and set(self.inputs) <= set(self.jacobian_inputs):
+            return replace_at(out, "jacobian_inputs", tuple(dict.fromkeys((*self.jacobian_inputs, *value))))
+        return out
 
     def probes_for(self, label: str) -> tuple[ProbeSpec, ...]:
         """The probes of ``label``'s runs: with the output-Jacobian cosine when ``label`` is in
@@ -878,7 +869,7 @@ def _exp(
 
 
 @dataclass(frozen=True)
-class EncodingGrid:
+class EncodingGrid(Overridable):
     """E20 parameters: an encoding of a square grid (no training). Seed ``s`` draws the reference
     pixel whose distances the claims read."""
 
@@ -886,15 +877,12 @@ class EncodingGrid:
     input: str = "pe5"
     seeds: int = 3
 
-    OVERRIDES: ClassVar[tuple[str, ...]] = ("size",)
+    OVERRIDES: ClassVar[Mapping[str, tuple[str, ...]]] = {"size": ("size",)}
     MAX_SIZE: ClassVar[int] = 96  # the matrix has size⁴ entries: 96² points is 680 MB in float64
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or not 2 <= self.size <= self.MAX_SIZE:
             raise ConfigError(f"E20 grid size must be an integer in 2..{self.MAX_SIZE}, got {self.size!r}")
-
-    def override(self, **changes: Any) -> EncodingGrid:
-        return dataclasses.replace(self, **changes)
 
     def runs(self, seeds: int) -> list[RunConfig]:
         return []
