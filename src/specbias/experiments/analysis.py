@@ -1,9 +1,9 @@
-"""Analysis building blocks shared by every experiment: grouping, summaries, parts, findings.
+"""The analysis every experiment shares: from finished runs to a result with claims to judge.
 
-An experiment's analysis is a list of *parts* (``hamming``, ``confusion``, ``regions``, …). Each
-part turns the finished runs, grouped by input label, into tidy metric rows, arrays, figures and
-findings. :func:`make_analysis` assembles them with the per-input headline summary and the
-bookkeeping of diverged runs, so no experiment repeats that logic.
+:func:`start` groups the runs (diverged ones dropped and recorded) and builds the per-seed table of
+every headline quantity; *parts* (``hamming``, ``confusion``, …) add rows, arrays, figures, their own
+per-seed values and claims; :func:`make_analysis` chains them. The pipeline is drawn in
+``docs/architecture.md``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """The 1D study (spec §2): E1, E2, E3, X1 share one set of runs; E3b is the v1 variant.
 
-One training run per (input, seed) carries every probe the four experiments need -- Hamming
-every 25 epochs, per-frequency convergence every 5, gradient confusion and the prediction at the
-end -- so ``specbias run E2`` followed by ``specbias run E3`` trains nothing the second time.
-
-Profiles. The reference scale (4 inputs × 5 seeds × 500 full-batch epochs, N = 2048, MLP-4×128)
-already runs in about a minute on a 2-core CPU, so ``quick`` and ``paper`` are the same
-configuration for E1–E3/X1 (E3b's ``quick`` uses 3 seeds instead of 5). The reference's phases
-shared by all runs (bug B2) are the ``--mode faithful`` option; the default draws them from each
-run's seed.
+One run per (input, seed) carries every probe the four experiments read, so they train once.
+Protocol, profiles and the claims list: ``docs/experiments/study1d.md``.
 """
 
 from __future__ import annotations
