@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from specbias.cost import run_cost
 from specbias.errors import ConfigError
 from specbias.results import RunStore, remove_stale_staging
 from specbias.runs import RunConfig, RunData, execute_run
@@ -236,6 +237,13 @@ def default_workers(device: str) -> int:
     return 1 if device == "cuda" else max(1, min(8, os.cpu_count() or 1))
 
 
+def longest_first(configs: Sequence[RunConfig], device: str) -> list[RunConfig]:
+    """The runs by estimated training time, longest first: a long run started last would leave the
+    other workers idle at the end of the sweep (each run is seeded on its own, so the order changes
+    no result)."""
+    return sorted(configs, key=lambda c: run_cost(c, device).seconds, reverse=True)
+
+
 def run_all(
     configs: Sequence[RunConfig],
     store: RunStore,
@@ -253,7 +261,7 @@ def run_all(
     if store.root.is_dir():
         remove_stale_staging(store.root)
     unique = list(dict.fromkeys(configs))
-    todo = [c for c in unique if force or not store.has(c)]
+    todo = longest_first([c for c in unique if force or not store.has(c)], device)
     workers = default_workers(device) if workers is None else max(1, workers)
     workers = min(workers, len(todo)) if todo else 1
     bar = tqdm(total=len(todo), desc="runs", disable=not progress or not todo, unit="run")

@@ -93,6 +93,7 @@ class Study1D(Overridable):
 
 
 PAPER_1D = Study1D()
+QUICK_1D = dataclasses.replace(PAPER_1D, seeds=3)
 V1_1D = Study1D(
     signal=ToneMixture(freqs=V1_FREQS),
     inputs=("raw01", "pe5"),
@@ -222,6 +223,7 @@ STUDY_1D_EXPERIMENTS = (
         "Spectral bias exists: raw coordinates fit only the low-frequency envelope; PE fits the high tones.",
         ("reconstruction",),
         PAPER_1D,
+        quick=QUICK_1D,
     ),
     _study(
         "E2",
@@ -229,6 +231,7 @@ STUDY_1D_EXPERIMENTS = (
         "Dense coordinates give (anti)parallel gradients for neighbours; PE decorrelates them.",
         ("confusion",),
         PAPER_1D,
+        quick=QUICK_1D,
     ),
     _study(
         "E3",
@@ -236,6 +239,7 @@ STUDY_1D_EXPERIMENTS = (
         "With raw coordinates neighbours share activation patterns; with PE they do not.",
         ("hamming",),
         PAPER_1D,
+        quick=QUICK_1D,
     ),
     _study(
         "X1",
@@ -243,6 +247,7 @@ STUDY_1D_EXPERIMENTS = (
         "Low frequencies converge first for raw inputs; PE converges across the band.",
         ("convergence", "reconstruction"),
         PAPER_1D,
+        quick=QUICK_1D,
     ),
     _study(
         "E3b",
