@@ -59,6 +59,7 @@ from specbias.signals import NaturalImage, RandomImage, grid_2d
 from specbias.training import Schedule, TrainConfig
 
 NATURAL_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "rocket")
+NATURAL_IMAGES_512 = ("astronaut", "camera", "immunohistochemistry", "hubble_deep_field", "retina")
 MAIN_PAIRS = PatchPairSpec(patches=100, patch=3 / 64, global_pairs=10000)
 E15_PAIRS = dataclasses.replace(MAIN_PAIRS, faithful_scheme="depth_width")
 """E4's pairs; in faithful mode with the E15 script's corner blocks ``[0,30)``/``[35,64)`` (spec §1.7)."""
@@ -190,7 +191,10 @@ class Study2D(Overridable):
 
 
 def _natural(size: int, count: int = 5) -> tuple[NaturalImage, ...]:
-    return tuple(NaturalImage(name, size=size) for name in NATURAL_IMAGES[:count])
+    """``count`` bundled photographs at side ``size``: the quick set, or at 512² the ones whose centre
+    crop is that large (chelsea, coffee and rocket are 300-427 px; images are never upsampled)."""
+    names = NATURAL_IMAGES if size <= 256 else NATURAL_IMAGES_512
+    return tuple(NaturalImage(name, size=size) for name in names[:count])
 
 
 _MAIN_INPUTS = ("raw01", "raw11", "pe5")
