@@ -333,20 +333,38 @@ class Compare(Claim):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Trend(Claim):
-    """A monotone trend over a sweep (``groups`` in sweep order, labelled by ``xs``): each seed's
-    least-squares change from the first to the last sweep point, relative to that seed's mean |value|,
-    exceeds the threshold in the claimed direction (``rises``). Spearman's ρ per seed is reported."""
+class _SweepClaim(Claim):
+    """A claim over the groups of a sweep, ``over`` in sweep order."""
 
     over: Sequence[Hashable]
-    xs: Sequence[Any]
-    rises: bool
 
     def groups(self) -> tuple[Hashable, ...]:
         return tuple(self.over)
 
+    def _sweep(self, table: SeedTable) -> tuple[Any, np.ndarray | None]:
+        """The per-group series and the seeds × points matrix (the seeds every point has);
+        ``(verdict, None)`` when a group is missing or every value is equal."""
+        if (missing := self._missing(table, [(g, self.reads) for g in self.over])) is not None:
+            return missing, None
+        series = [table.get(g, self.reads) for g in self.over]
+        if (degenerate := self._degenerate(*series)) is not None:
+            return degenerate, None
+        seeds = sorted(set.intersection(*(set(s) for s in series)))
+        matrix = np.array([[s[seed] for s in series] for seed in seeds], dtype=np.float64)
+        return series, matrix.reshape(len(seeds), len(series))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trend(_SweepClaim):
+    """A monotone trend over a sweep (``groups`` in sweep order, labelled by ``xs``): each seed's
+    least-squares change from the first to the last sweep point, relative to that seed's mean |value|,
+    exceeds the threshold in the claimed direction (``rises``). Spearman's ρ per seed is reported."""
+
+    xs: Sequence[Any]
+    rises: bool
+
     def _judge(self, table: SeedTable) -> Verdict:
-        series, matrix = _sweep(self, table)
+        series, matrix = self._sweep(table)
         if matrix is None:
             return series
         sign = 1.0 if self.rises else -1.0
@@ -356,19 +374,6 @@ class Trend(Claim):
         rho = _fmt(float(np.nanmean(rhos))) if np.isfinite(rhos).any() else "—"
         detail = f"{self.reads} over the sweep (seed means) {means}; per-seed ρ mean {rho}"
         return self._verdict(judge(effects, threshold(self.threshold)), detail)
-
-
-def _sweep(claim: Trend | Flat, table: SeedTable) -> tuple[Any, np.ndarray | None]:
-    """A sweep claim's per-group series and its seeds × points matrix (the seeds every point has);
-    ``(verdict, None)`` when a group is missing or every value is equal."""
-    if (missing := claim._missing(table, [(g, claim.reads) for g in claim.over])) is not None:
-        return missing, None
-    series = [table.get(g, claim.reads) for g in claim.over]
-    if (degenerate := claim._degenerate(*series)) is not None:
-        return degenerate, None
-    seeds = sorted(set.intersection(*(set(s) for s in series)))
-    matrix = np.array([[s[seed] for s in series] for seed in seeds], dtype=np.float64)
-    return series, matrix.reshape(len(seeds), len(series))
 
 
 def relative_change(values: np.ndarray) -> float:
@@ -382,17 +387,13 @@ def relative_change(values: np.ndarray) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Flat(Claim):
+class Flat(_SweepClaim):
     """Flat over a sweep: each seed's relative range ``(max − min)/mean|v|`` stays below the threshold."""
 
-    over: Sequence[Hashable]
     threshold: str = "weak"
 
-    def groups(self) -> tuple[Hashable, ...]:
-        return tuple(self.over)
-
     def _judge(self, table: SeedTable) -> Verdict:
-        series, matrix = _sweep(self, table)
+        series, matrix = self._sweep(table)
         if matrix is None:
             return series
         scale = np.mean(np.abs(matrix), axis=1)
