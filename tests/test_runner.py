@@ -51,13 +51,24 @@ def test_interrupted_sweep_keeps_finished_runs_and_completes(tmp_path, monkeypat
     monkeypatch.setattr(runner, "execute_run", flaky)
     with pytest.raises(Killed):
         run_all(configs, store, workers=1, progress=False)
-    assert [store.has(c) for c in configs] == [True, False, False, False]
+    order = runner.longest_first(configs, "cpu")  # the order the runner trains them in
+    assert [store.has(c) for c in order] == [True, False, False, False]
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
     count.clear()
     armed.clear()
     run_all(configs, store, workers=1, progress=False)
     assert len(count) == 3
     assert all(store.has(c) for c in configs)
+
+
+def test_longest_runs_train_first_and_the_order_is_a_permutation():
+    from specbias.cost import run_cost
+
+    configs = tiny_configs()
+    order = runner.longest_first(configs, "cpu")
+    assert sorted(c.key() for c in order) == sorted(c.key() for c in configs)
+    seconds = [run_cost(c, "cpu").seconds for c in order]
+    assert seconds == sorted(seconds, reverse=True)
 
 
 def test_pool_and_serial_give_identical_arrays(tmp_path):
