@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: reproduce test lint format bench clean
+.PHONY: reproduce test lint format bench clean gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# PROFILE=standard adds the 2-hour scale beside quick (its estimate is over the 1-hour prompt, hence
+# --yes); PROFILE=paper still asks for --yes by hand (a GPU job).
+PROFILE ?= quick
 reproduce: $(STAMP)
-	$(BIN)/specbias reproduce --out results
+	$(BIN)/specbias reproduce --out results --profile $(PROFILE) $(if $(filter paper,$(PROFILE)),,--yes)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -34,3 +37,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache
+
+gpu-check:  # on a machine with a GPU and a CUDA build of torch (see the script's header)
+	bash benchmarks/gpu_check.sh

@@ -110,7 +110,7 @@ def test_error_from_a_real_process_has_no_traceback(tmp_path):
 
 def test_run_writes_the_documented_layout(tmp_path, capsys):
     assert main(["run", "E3", *TINY, "--inputs", "raw01,pe3", "--out", str(tmp_path), "--workers", "1"]) == 0
-    folder = tmp_path / "E3"
+    folder = tmp_path / "quick/E3"
     for name in ("config.json", "metrics.csv", "arrays.npz", "summary.json", "figures/hamming.png"):
         assert (folder / name).is_file(), name
     assert Path(folder / "figures/hamming.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -130,7 +130,7 @@ def test_run_with_user_data(tmp_path, capsys):
     data = _tiny_npz(tmp_path / "tiny.npz")
     args = ["run", "E19", "--data", data, "--epochs", "2", "--width", "8", "--depth", "1", "--seeds", "1"]
     assert main([*args, "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"]) == 0
-    summary = json.loads((tmp_path / "out" / "E19" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "out" / "quick/E19" / "summary.json").read_text())
     assert summary["setup"]["dataset"] == "tiny" and summary["setup"]["n_train"] == 36
     assert set(summary["inputs"]) == {"mlp tiny", "cnn tiny"}
     assert "E19: Training and test curves" in capsys.readouterr().out

@@ -167,7 +167,7 @@ def test_overrides_apply_to_both_variants(tmp_path, capsys):
 def test_x6_end_to_end(tmp_path):
     args = ["run", "X6", "--inputs", "raw01,pe3", "--seeds", "1", "--out", str(tmp_path), *TINY_X]
     assert main(args) == 0
-    summary = json.loads((tmp_path / "X6/summary.json").read_text())
+    summary = json.loads((tmp_path / "quick/X6/summary.json").read_text())
     assert set(summary["by_n"]) == {"full_batch", "batch128"}
     for variant, per_input in summary["by_n"].items():
         assert list(per_input) == ["raw01", "pe3"]
@@ -182,7 +182,7 @@ def test_x6_end_to_end(tmp_path):
                 assert entry["window_samples"] == round(WINDOW * int(n))
     assert "raw01@N1024" in summary["inputs"] and "pe3@N2048/b128" in summary["inputs"]
     _check_findings(summary)
-    assert {p.name for p in (tmp_path / "X6/figures").glob("*.png")} >= {
+    assert {p.name for p in (tmp_path / "quick/X6/figures").glob("*.png")} >= {
         "density_metrics.png",
         "convergence_epochs.png",
         "convergence_steps.png",
@@ -193,7 +193,7 @@ def test_x7_end_to_end(tmp_path):
     inputs = "raw01,lin2,curve2,pe0,rff10x2"
     args = ["run", "X7", "--inputs", inputs, "--n", "256", "--seeds", "2", "--out", str(tmp_path), *TINY_X]
     assert main(args) == 0
-    summary = json.loads((tmp_path / "X7/summary.json").read_text())
+    summary = json.loads((tmp_path / "quick/X7/summary.json").read_text())
     table = summary["by_dimension"]
     assert {k: list(v) for k, v in table.items()} == {
         "raw": ["1"],

@@ -264,7 +264,7 @@ def test_claims_not_measurable_are_not_contradicted():
 def test_x6b_end_to_end(tmp_path):
     assert NaturalImage("camera", size=128, channels=1).load().shape == (128, 128, 1)
     assert main(["run", "X6b", "--out", str(tmp_path), *TINY]) == 0
-    summary = json.loads((tmp_path / "X6b/summary.json").read_text())
+    summary = json.loads((tmp_path / "quick/X6b/summary.json").read_text())
     table = summary["by_size"]
     assert {k: list(v) for k, v in table.items()} == {
         "raw01": ["32", "64", "128"],
@@ -287,7 +287,7 @@ def test_x6b_end_to_end(tmp_path):
     for finding in summary["findings"]:
         assert finding["verdict"] in {o.value for o in Outcome} and finding["reason"]
         assert finding["holds"] is (finding["verdict"] == "holds")
-    assert {p.name for p in (tmp_path / "X6b/figures").glob("*.png")} == {
+    assert {p.name for p in (tmp_path / "quick/X6b/figures").glob("*.png")} == {
         "density_metrics.png",
         "convergence_steps.png",
         "convergence_epochs.png",

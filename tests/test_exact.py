@@ -333,8 +333,8 @@ def test_e13_end_to_end(tmp_path):
     radius = summary["inputs"]["pe8"]["radius"]
     assert set(radius) == {"first/off", "first/on", "all/off", "all/on"}
     assert set(radius["first/off"]) == {"after 1 epoch", "after 2 epochs"}
-    assert (tmp_path / "E13" / "figures" / "inspheres.png").is_file()
-    arrays = np.load(tmp_path / "E13" / "arrays.npz")
+    assert (tmp_path / "quick/E13" / "figures" / "inspheres.png").is_file()
+    arrays = np.load(tmp_path / "quick/E13" / "arrays.npz")
     assert arrays["radius/first/off/pe8"].shape == (2, 6) and arrays["radius/all/on/pe2"].shape == (2, 3)
     assert np.all(arrays["radius/all/off/pe4"] <= arrays["radius/first/off/pe4"][:, :3] + 1e-9)
 
@@ -346,19 +346,19 @@ def test_e14_end_to_end(tmp_path):
     assert all(s["exact_count"] >= s["grid_count"] for s in sections.values())
     assert len(summary["findings"]) == 4
     for name in ("cross_sections", "grid_vs_exact"):
-        assert (tmp_path / "E14" / "figures" / f"{name}.png").is_file()
+        assert (tmp_path / "quick/E14" / "figures" / f"{name}.png").is_file()
 
 
 def test_x4_end_to_end_through_the_cli(tmp_path):
     argv = ["run", "X4", "--epochs", "3", "--n", "256", "--width", "8", "--seeds", "1", "--no-progress",
             "--workers", "1", "--out", str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
-    summary = json.loads((tmp_path / "X4" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "quick/X4" / "summary.json").read_text())
     assert set(summary["inputs"]) == {"raw01@chirp", "pe3@chirp", "raw01@burst", "pe3@burst"}
     entry = summary["inputs"]["pe3@burst"]
     assert entry["exact_count_last"] >= entry["grid_count_last"] and len(entry["rho_density_freq"]) == 3
     assert len(summary["findings"]) == 14
-    arrays = np.load(tmp_path / "X4" / "arrays.npz")
+    arrays = np.load(tmp_path / "quick/X4" / "arrays.npz")
     assert arrays["density/raw01@chirp"].shape == (1, 3, arrays["window_centres"].size)
     for name in ("spatial_chirp", "spatial_burst", "grid_vs_exact"):
-        assert (tmp_path / "X4" / "figures" / f"{name}.png").is_file()
+        assert (tmp_path / "quick/X4" / "figures" / f"{name}.png").is_file()

@@ -422,7 +422,7 @@ def test_overrides_and_bad_values():
 def test_x5_end_to_end(tmp_path):
     args = ["run", "X5", "--inputs", "raw01,pe6", "--epochs", "8", "--width", "8", "--n", "256"]
     assert main([*args, "--seeds", "1", "--workers", "1", "--no-progress", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "X5/summary.json").read_text())
+    summary = json.loads((tmp_path / "quick/X5/summary.json").read_text())
     assert set(summary["kernel"]) == {"gd", "adam"}
     for opt in ("gd", "adam"):
         assert list(summary["kernel"][opt]) == ["raw01", "pe6"]
@@ -437,7 +437,7 @@ def test_x5_end_to_end(tmp_path):
             finding["verdict"] == "holds"
         )
         assert finding["verdict"] == "not measurable" or finding["detail"]
-    names = {p.name for p in (tmp_path / "X5/figures").glob("*.png")}
+    names = {p.name for p in (tmp_path / "quick/X5/figures").glob("*.png")}
     assert names == {
         "gd_prediction_vs_measured.png",
         "adam_prediction_vs_measured.png",
@@ -446,7 +446,7 @@ def test_x5_end_to_end(tmp_path):
         "ntk_drift.png",
         "kernel_at_init.png",
     }
-    arrays = np.load(tmp_path / "X5/arrays.npz")
+    arrays = np.load(tmp_path / "quick/X5/arrays.npz")
     # the saved Θ₀ view: full spectrum, alignment ending at the whole target, top modes as signals
     eigvals, align = arrays["init_eigvals/gd/pe6"][0], arrays["init_alignment/gd/pe6"][0]
     assert eigvals.shape == align.shape == (256,) and (np.diff(eigvals) <= 0).all()

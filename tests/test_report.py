@@ -1,5 +1,6 @@
 """The HTML report: self-contained, every figure and link resolves, verdicts come from the data, the
-scorecard shows every finding with its verdict, and the page does not scroll sideways."""
+scorecard shows every finding with its verdict, and the page does not scroll sideways. Result sets of
+several profiles get a column each, and a claim whose verdict changes with scale is marked."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from specbias import cli
 from specbias.cli import main
-from specbias.report import build_report, scorecard
+from specbias.report import build_report, save_invocation, scorecard
 
 TINY_ARGS = ["--epochs", "3", "--seeds", "2", "--width", "8", "--no-progress", "--workers", "1"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -28,11 +30,14 @@ class _Collector(HTMLParser):
         self.ids: set[str] = set()
         self.hrefs: list[str] = []
         self.srcs: list[str] = []
+        self.sections: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if "id" in attrs:
             self.ids.add(attrs["id"])
+        if tag == "section":
+            self.sections.append(attrs["id"])
         if tag == "a" and "href" in attrs:
             self.hrefs.append(attrs["href"])
         if tag in ("img", "script", "link") and ("src" in attrs or "href" in attrs):
@@ -40,13 +45,15 @@ class _Collector(HTMLParser):
 
 
 class _Scorecard(HTMLParser):
-    """The scorecard's rows: per finding row, its claim text and (verdict, cell class, badge class,
-    title) per verdict cell; per group row, its text; and the text of the first counts line."""
+    """The scorecard's rows: per finding row, its claim text, its scale-sensitive direction (None
+    when unmarked) and (verdict, cell class, badge class, title) per verdict cell; per group row, its
+    text and links; and the text of the first counts line."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict] = []
         self.groups: list[str] = []
+        self.group_links: list[list[str]] = []
         self.counts = ""
         self._in_card = self._in_claim = self._in_group = self._in_counts = False
         self._counts_done = False
@@ -62,10 +69,14 @@ class _Scorecard(HTMLParser):
         if not self._in_card:
             return
         if tag == "tr" and "finding" in classes:
-            self.rows.append({"claim": "", "cells": []})
+            assert ("scale-sensitive" in classes) == ("data-scale-sensitive" in a)
+            self.rows.append({"claim": "", "cells": [], "scale": a.get("data-scale-sensitive")})
         elif tag == "tr" and "group" in classes:
             self.groups.append("")
+            self.group_links.append([])
             self._in_group = True
+        elif tag == "a" and self._in_group:
+            self.group_links[-1].append(a["href"])
         elif tag == "tr":
             self._in_group = False
         elif tag == "div" and "ctext" in classes:
@@ -349,7 +360,7 @@ def test_report_shows_every_computed_finding_in_the_scorecard(results):
     want = [
         (f["claim"], f.get("verdict", "holds" if f["holds"] else "old boolean"))
         for eid in ("E3", "E4b")
-        for f in json.loads((results / eid / "summary.json").read_text())["findings"]
+        for f in json.loads((results / "quick" / eid / "summary.json").read_text())["findings"]
     ]
     assert got == want and want
     assert "Environment" in page and "torch" in page
@@ -358,3 +369,169 @@ def test_report_shows_every_computed_finding_in_the_scorecard(results):
 def test_report_without_results_is_an_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: no experiment results")
+
+
+# --- several profiles: one column each, scale-sensitive claims marked --------------------------
+
+CHANGES = "inconclusive at quick → holds at standard"
+
+
+def _at(profile, summary, findings):
+    """``summary`` as judged at ``profile``, with these findings."""
+    scale = dict(summary.get("scale") or {}, profile=profile)
+    return dict(summary, profile=profile, scale=scale, findings=findings)
+
+
+def _write(out, folder, summary):
+    (out / folder / "figures").mkdir(parents=True)
+    (out / folder / "summary.json").write_text(json.dumps(summary))
+
+
+def _old(claim, holds):
+    return {"claim": claim, "holds": holds, "detail": ""}
+
+
+@pytest.fixture(scope="module")
+def scales(tmp_path_factory):
+    """quick and standard result sets of E2 (and X1 at quick only), in the per-profile layout."""
+    out = tmp_path_factory.mktemp("scales")
+    quick = [
+        _finding("changes", "inconclusive", 0.01, [-0.02, 0.04], 5, "straddles"),
+        _finding("same", "holds", 0.3, [0.2, 0.4], 5, "above"),
+        _finding("quick only", "contradicted", -0.3, [-0.4, -0.2], 5, "below"),
+        _old("old true then contradicted", True),
+        _old("old false then holds", False),
+    ]
+    standard = [
+        _finding("changes", "holds", 0.2, [0.1, 0.3], 5, "above"),
+        _finding("same", "holds", 0.4, [0.3, 0.5], 5, "above"),
+        _finding("old true then contradicted", "contradicted", -0.3, [-0.4, -0.2], 5, "below"),
+        _finding("old false then holds", "holds", 0.3, [0.2, 0.4], 5, "above"),
+        _finding("standard only", "holds", 0.3, [0.2, 0.4], 5, "above"),
+    ]
+    _write(out, "standard/E2", _at("standard", NEW, standard))
+    _write(out, "quick/E2", _at("quick", NEW, quick))
+    _write(out, "quick/X1", EMPTY)
+    build_report(out)
+    return out
+
+
+def _marks(out):
+    return {r["claim"]: r["scale"] for r in _parse_card((out / "report.html").read_text()).rows}
+
+
+def test_a_claim_whose_verdict_changes_with_scale_is_marked_with_its_direction(scales):
+    page = (scales / "report.html").read_text()
+    assert _marks(scales)["changes"] == CHANGES
+    assert f"scale-sensitive: {CHANGES}</div>" in page  # in words, not only a colour
+
+
+def test_equal_verdicts_one_scale_and_old_booleans_are_not_marked(scales):
+    marks = _marks(scales)
+    assert set(marks) == {
+        "changes",
+        "same",
+        "quick only",
+        "old true then contradicted",
+        "old false then holds",
+        "standard only",
+    }
+    assert [claim for claim, mark in marks.items() if mark] == ["changes"]
+
+
+def test_the_count_line_says_how_many_judged_claims_change_and_which_way(scales):
+    page = (scales / "report.html").read_text()
+    line = re.search(r"<p class='scale-line' data-changed='(\d+)' data-judged='(\d+)'>(.*?)</p>", page)
+    assert line.groups()[:2] == ("1", "2")  # "changes" and "same" are the two judged at both scales
+    text = re.sub(r"<[^>]+>", "", line.group(3))
+    assert text.startswith(
+        f"↕ 1 of 2 claims judged at more than one scale change verdict with scale: 1 {CHANGES}."
+    )
+
+
+def test_each_profile_gets_a_column_counts_and_sections_larger_scale_first(scales):
+    page = (scales / "report.html").read_text()
+    assert re.findall(r"<th colspan='3'>(\w+)</th>", page) == ["quick", "standard"]
+    counts = re.findall(r"<p class='counts' data-profile='(\w+)'><b>\1</b>: ", page)
+    assert counts == ["quick", "standard"]
+    parser = _Collector()
+    parser.feed(page)
+    assert parser.sections == ["standard-E2", "quick-E2", "quick-X1"]
+    for href in parser.hrefs:
+        assert href.startswith("#") and href[1:] in parser.ids, href
+    card = _parse_card(page)
+    # the id links the largest scale's section, each scale cell its own profile's
+    assert card.group_links == [["#standard-E2", "#quick-E2", "#standard-E2"], ["#quick-X1", "#quick-X1"]]
+    assert "not run" in card.groups[1]
+    standard = page[page.index("<section id='standard-E2'>") : page.index("<section id='quick-E2'>")]
+    assert "<h2>E2 (standard): " in standard
+    assert "<code>standard/E2/metrics.csv</code>" in standard and "<code>quick/" not in standard
+
+
+def test_a_single_profile_keeps_plain_section_ids(crafted):
+    parser = _Collector()
+    parser.feed((crafted / "report.html").read_text())
+    assert parser.sections == ["E2", "E4b", "X1"]
+
+
+def test_legacy_flat_summaries_join_their_recorded_profile(tmp_path):
+    _write(tmp_path, "E2", _at("quick", NEW, [_finding("legacy claim", "holds", 0.3, [0.2, 0.4], 5)]))
+    _write(tmp_path, "quick/E2", _at("quick", NEW, [_finding("new claim", "inconclusive", 0.0, [-1, 1], 5)]))
+    _write(tmp_path, "X1", EMPTY)  # flat, recorded at quick
+    _write(tmp_path, "E4b", dict(OLD, profile="paper"))  # flat, recorded at paper
+    build_report(tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert re.findall(r"<th colspan='3'>(\w+)</th>", page) == ["quick", "paper"]
+    claims = [r["claim"] for r in _parse_card(page).rows]
+    assert "new claim" in claims and "legacy claim" not in claims  # the per-profile directory wins
+    parser = _Collector()
+    parser.feed(page)
+    assert parser.sections == ["quick-E2", "paper-E4b", "quick-X1"]
+    for href in parser.hrefs:
+        assert href[1:] in parser.ids, href
+    assert "<code>quick/E2/summary.json</code>" in page and "<code>X1/summary.json</code>" in page
+    assert "<code>E4b/metrics.csv</code>" in page
+
+
+def test_three_profiles_in_scale_order_with_every_verdict_in_the_mark(tmp_path):
+    verdicts = {"paper": "holds", "quick": "inconclusive", "standard": "holds"}
+    for profile, verdict in verdicts.items():  # written largest first: the order comes from the scale
+        _write(tmp_path, f"{profile}/E2", _at(profile, NEW, [_finding("grows", verdict, 0.1, [0, 0.2], 5)]))
+    build_report(tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert re.findall(r"<th colspan='3'>(\w+)</th>", page) == ["quick", "standard", "paper"]
+    assert _marks(tmp_path) == {"grows": "inconclusive at quick → holds at standard → holds at paper"}
+    parser = _Collector()
+    parser.feed(page)
+    assert parser.sections == ["paper-E2", "standard-E2", "quick-E2"]
+    assert re.findall(r"<p class='counts' data-profile='(\w+)'>", page)[:3] == ["quick", "standard", "paper"]
+
+
+def _env(page):
+    """The environment table's rows: name -> the texts of its value cells."""
+    table = page[page.index("<table class='env'>") :]
+    table = table[: table.index("</table>")]
+    return {
+        m.group(1): re.findall(r"<td[^>]*>(.*?)</td>", m.group(2))
+        for m in re.finditer(r"<tr[^>]*><td>(.*?)</td>(.*?)</tr>", table)
+    }
+
+
+def test_reproduce_saves_its_environment_and_report_reads_it_back(tmp_path, monkeypatch, capsys):
+    _write(tmp_path, "quick/E2", NEW)
+    monkeypatch.setattr(cli, "execute", lambda plans, out, **kw: [])  # the results are already there
+    args = ["reproduce", "--only", "E2", "--out", str(tmp_path), "--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "quick" / "invocation.json").read_text())
+    assert saved["profile"] == "quick" and saved["device"] == "cpu" and saved["workers"] == 1
+    save_invocation(tmp_path, {"profile": "standard", "device": "cuda", "workers": 1})
+    _write(tmp_path, "standard/E2", _at("standard", NEW, NEW["findings"]))
+    (tmp_path / "report.html").unlink()
+    capsys.readouterr()
+    assert main(["report", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"report: {tmp_path / 'report.html'}\n"
+    env = _env((tmp_path / "report.html").read_text())
+    assert env["profile"] == ["quick", "standard"]
+    assert env["device"] == ["cpu", "cuda"] and env["workers"] == ["1", "1"]
+    assert env["seeds"] == [saved["seeds"], "—"]
+    assert len(env["torch"]) == 1  # this machine's versions span the profiles' columns

@@ -144,12 +144,12 @@ def test_sigkill_mid_sweep_loses_no_finished_run(tmp_path):
     proc.wait()
     finished = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/arrays.npz")}
     assert 1 <= len(finished) < 3
-    assert not (out / "E3").exists()
+    assert not (out / "quick/E3").exists()
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     after = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/arrays.npz")}
     assert len(after) == 3
     assert all(after[k] == v for k, v in finished.items()), "finished runs were not recomputed"
-    assert (out / "E3/summary.json").is_file()
+    assert (out / "quick/E3/summary.json").is_file()
     assert not list(out.rglob(".*.tmp-*")), "staging leftovers of the killed process remain"
 
 

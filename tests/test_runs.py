@@ -37,7 +37,6 @@ from specbias.runs import (
     SnapshotSpec,
     execute_run,
     model_at,
-    resolve_device,
     to_jsonable,
 )
 from specbias.seeding import stream_seed
@@ -330,15 +329,6 @@ def test_output_jacobian_confusion_in_a_run():
     plain = execute_run(config(input="pe3", probes=(ConfusionSpec(Schedule(every=10), PAIRS),)))
     assert not plain.has("confusion") or "confusion/local_jac_cos" not in plain.arrays
     np.testing.assert_array_equal(plain.get("confusion", "local_cos"), run.get("confusion", "local_cos"))
-
-
-def test_resolve_device():
-    assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ConfigError):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError):
-            resolve_device("cuda")
 
 
 def test_mode_selects_samplers_and_zero_policy():

@@ -23,7 +23,7 @@ CONTRACT = ("hamming_local", "hamming_global", "cos_local_abs_mean", "cos_global
 def _run(out, exp, *extra):
     args = ["run", exp, *TINY, "--out", str(out), "--workers", "1", *extra]
     assert main(args) == 0
-    return json.loads((out / exp / "summary.json").read_text())
+    return json.loads((out / "quick" / exp / "summary.json").read_text())
 
 
 def test_reference_parameters_match_the_spec():
@@ -75,12 +75,14 @@ def test_summary_contract(tmp_path, exp):
 def test_same_seed_gives_bit_identical_metrics(tmp_path):
     for name in ("a", "b"):
         _run(tmp_path / name, "E2", "--inputs", "raw01,pe6")
-    assert (tmp_path / "a/E2/metrics.csv").read_bytes() == (tmp_path / "b/E2/metrics.csv").read_bytes()
+    assert (tmp_path / "a/quick/E2/metrics.csv").read_bytes() == (
+        tmp_path / "b/quick/E2/metrics.csv"
+    ).read_bytes()
 
 
 def test_metrics_csv_is_tidy(tmp_path):
     _run(tmp_path, "E3", "--inputs", "raw11")
-    with open(tmp_path / "E3/metrics.csv") as fh:
+    with open(tmp_path / "quick/E3/metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["metric"] for r in rows} >= {"train_loss", "hamming_local", "hamming_global_ratio"}
     assert {r["seed"] for r in rows} == {"0", "1"}
@@ -93,17 +95,17 @@ def test_reproduce_runs_each_experiment_once_sharing_runs(tmp_path, monkeypatch)
         monkeypatch.setitem(get_experiment(exp).profiles, "quick", small)
     assert main(["reproduce", "--only", "E1,E2", "--out", str(tmp_path), "--workers", "1", "--seeds", "1",
                  "--no-progress"]) == 0  # fmt: skip
-    assert (tmp_path / "E1/figures/reconstruction.png").is_file()
-    assert (tmp_path / "E2/summary.json").is_file()
+    assert (tmp_path / "quick/E1/figures/reconstruction.png").is_file()
+    assert (tmp_path / "quick/E2/summary.json").is_file()
     assert len(list((tmp_path / "runs").iterdir())) == 4  # 4 inputs × 1 seed, shared by E1 and E2
 
 
 def test_faithful_mode_shares_phases_across_seeds(tmp_path):
     _run(tmp_path, "E1", "--mode", "faithful", "--inputs", "raw01")
-    target = np.load(tmp_path / "E1/arrays.npz")["target"]
+    target = np.load(tmp_path / "quick/E1/arrays.npz")["target"]
     np.testing.assert_array_equal(target[0], target[1])
     _run(tmp_path / "clean", "E1", "--inputs", "raw01")
-    target = np.load(tmp_path / "clean/E1/arrays.npz")["target"]
+    target = np.load(tmp_path / "clean/quick/E1/arrays.npz")["target"]
     assert not np.array_equal(target[0], target[1])
 
 

@@ -111,7 +111,7 @@ def test_every_2d_experiment_runs_end_to_end(exp_id, tmp_path):
     elif exp_id != "E20":
         args += TINY_2D
     assert main(args) == 0
-    folder = tmp_path / exp_id
+    folder = tmp_path / "quick" / exp_id
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["inputs"]
     assert list((folder / "figures").glob("*.png"))
@@ -123,7 +123,7 @@ def test_every_2d_experiment_runs_end_to_end(exp_id, tmp_path):
 
 def test_2d_summary_has_headline_numbers(tmp_path):
     assert main(["run", "E4b", "--out", str(tmp_path), "--size", "16", *TINY_2D]) == 0
-    inputs = json.loads((tmp_path / "E4b/summary.json").read_text())["inputs"]
+    inputs = json.loads((tmp_path / "quick/E4b/summary.json").read_text())["inputs"]
     for label in ("raw01", "raw11", "pe5"):
         block = inputs[label]
         headline = (
@@ -164,7 +164,9 @@ def test_user_images_and_bad_paths(tmp_path, capsys):
     Image.fromarray((np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)).save(picture)
     args = ["run", "E9", "--images", str(picture), "--size", "16", "--out", str(tmp_path / "o"), *TINY_2D]
     assert main(args) == 0
-    assert json.loads((tmp_path / "o/E9/summary.json").read_text())["inputs"]["raw01"]["n_points"] == 256
+    assert (
+        json.loads((tmp_path / "o/quick/E9/summary.json").read_text())["inputs"]["raw01"]["n_points"] == 256
+    )
     assert main(["run", "E9", "--images", str(tmp_path / "missing.png"), "--out", str(tmp_path / "p")]) == 2
     assert "missing.png" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()

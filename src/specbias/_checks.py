@@ -1,4 +1,4 @@
-"""The input checks every layer shares: one integer check, one positive-number check.
+"""The input checks every layer shares: an integer, a positive number, a flag.
 
 Both raise :class:`~specbias.errors.ConfigError` with one line naming the value and what is allowed,
 which the command line prints as ``error: …`` with exit code 2.
@@ -26,3 +26,9 @@ def check_positive(name: str, value: object) -> None:
         or not (math.isfinite(value) and value > 0)
     ):
         raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def check_flag(name: str, value: object) -> None:
+    """ConfigError unless ``value`` is True or False (a 0/1 or a string is not)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {value!r}")

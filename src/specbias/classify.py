@@ -45,13 +45,14 @@ import torch
 from torch import nn
 
 from specbias import __version__
-from specbias._checks import check_int
+from specbias._checks import check_flag, check_int
+from specbias.backend import resolve_device
 from specbias.datasets import DataSpec
 from specbias.errors import ConfigError
 from specbias.metrics.pairs import knn_pairs
 from specbias.models import CNN, MLP
 from specbias.probes import ConfusionProbe, HammingProbe
-from specbias.runs import RunData, added_field, resolve_device, to_jsonable
+from specbias.runs import RunData, added_field, to_jsonable
 from specbias.seeding import rng_for, stream_seed
 from specbias.training import Schedule, TrainConfig, train
 
@@ -119,8 +120,11 @@ class ClassifierRun:
     seed: int = 0
     mode: str = "clean"
     output_jacobian: bool = added_field(False)
+    tf32: bool = added_field(False)
+    """Let CUDA round float32 matmul and convolution inputs to TF32 (see :mod:`specbias.backend`)."""
 
     def __post_init__(self) -> None:
+        check_flag("tf32", self.tf32)
         if self.model not in MODELS:
             raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.mode not in ("clean", "faithful"):
@@ -176,7 +180,7 @@ class ClassifierRun:
         report: Callable[[int, int, float], None] | None = None,
     ) -> RunData:
         """Load and split the data, draw the pairs, train once with every probe; flat arrays + meta."""
-        dev = resolve_device(device)
+        dev = resolve_device(device, tf32=self.tf32)
         data = self.data.load(self.seed)
         images = torch.as_tensor(data.x_train, device=dev)
         labels = torch.as_tensor(data.y_train, device=dev)

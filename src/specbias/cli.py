@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from specbias import __version__
+from specbias.backend import DEVICES, resolve_device
 from specbias.cost import (
     USABLE_FRACTION,
     Cost,
@@ -35,10 +36,9 @@ from specbias.experiments import EXPERIMENTS, Experiment, get_experiment
 from specbias.experiments.base import PROFILES
 from specbias.experiments.params import OPTIONS
 from specbias.pipeline import Planned, check_count, execute, plan
-from specbias.report import build_report
+from specbias.report import build_report, save_invocation
 from specbias.results import RunStore, ensure_writable_dir
 from specbias.runner import SCHEDULER_TIMEOUT, RunsLost, check_executor, check_scheduler, default_workers
-from specbias.runs import resolve_device
 
 LONG_RUN_HOURS = 1.0
 """Estimated training time above which ``run`` and ``reproduce`` need ``--yes`` to start."""
@@ -74,8 +74,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
         default="cpu",
-        choices=("cpu", "cuda"),
-        help="where to train (default: %(default)s)",
+        choices=DEVICES,
+        help="where to train (default: %(default)s); CUDA runs use deterministic algorithms where "
+        "PyTorch has them and TF32 off",
+    )
+    p.add_argument(
+        "--tf32",
+        action="store_true",
+        help="on CUDA, let float32 matmuls and convolutions use TF32 (faster, not repeatable against "
+        "float32); recorded in every run's config and cache key",
     )
     p.add_argument(
         "--workers",
@@ -164,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     rpt = sub.add_parser(
         "report",
         help="rebuild OUT/report.html from finished experiments, without re-running",
-        description="Rebuild the self-contained HTML report from the experiment directories under OUT.",
+        description="Rebuild the self-contained HTML report from every result set under OUT: "
+        "OUT/<profile>/<EXP>/ (and older flat OUT/<EXP>/), one scorecard column per profile, claims whose "
+        "verdict changes with scale marked scale-sensitive, and each profile's OUT/<profile>/invocation.json "
+        "in the environment table.",
     )
     rpt.add_argument(
         "out", type=Path, nargs="?", default=Path("results"), help="results directory (default: %(default)s)"
@@ -207,6 +217,8 @@ def _check_settings(args: argparse.Namespace) -> None:
     for a device or scheduler this machine need not reach, so it skips those two."""
     if args.workers is not None:
         check_count("workers", args.workers)
+    if args.tf32 and args.device != "cuda":
+        raise ConfigError(f"--tf32 applies to --device cuda, not --device {args.device}")
     check_executor(args.executor, args.scheduler)
     if not args.dry_run:
         resolve_device(args.device)
@@ -344,14 +356,15 @@ def _execute(plans: list[Planned], args: argparse.Namespace, report: bool = Fals
     if report:
         extra = {
             "profile": args.profile,
-            "device": args.device,
+            "device": args.device + (", TF32 on" if args.tf32 else ""),
             "workers": workers or default_workers(args.device),
             "executor": args.executor + (f" ({args.scheduler})" if args.scheduler else ""),
             "torch threads per run": 1,
             "seeds": ", ".join(f"{p.experiment.id} {p.seeds}" for p in plans),
-            "wall time of this invocation": f"{time.perf_counter() - start:.0f} s",
+            "wall time of the last reproduce": f"{time.perf_counter() - start:.0f} s",
         }
-        print(f"report: {build_report(out, extra)}")
+        save_invocation(out, extra)
+        print(f"report: {build_report(out)}")
     return 0
 
 
@@ -366,14 +379,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     _check_settings(args)
     if args.command == "run":
         overrides = {k: getattr(args, k) for k in (*OPTIONS, "data")}
-        return _execute([plan(get_experiment(args.experiment), args.profile, args.seeds, overrides)], args)
+        planned = plan(get_experiment(args.experiment), args.profile, args.seeds, overrides, args.tf32)
+        return _execute([planned], args)
     exps = [get_experiment(i) for i in args.only or list(EXPERIMENTS)]
     readers = [e.id for e in exps if _reads_data(e, args.profile)]
     if args.data and not readers:
         names = ", ".join(e.id for e in EXPERIMENTS.values() if _reads_data(e, args.profile))
         raise ConfigError(f"--data applies to {names}; none of them is selected")
     over = {"data": args.data}
-    plans = [plan(e, args.profile, args.seeds, over if e.id in readers else {}) for e in exps]
+    plans = [plan(e, args.profile, args.seeds, over if e.id in readers else {}, args.tf32) for e in exps]
     return _execute(plans, args, report=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 import time
@@ -66,8 +67,11 @@ def check_count(name: str, value: Any) -> None:
         raise ConfigError(f"--{name} {value} is more than planning accepts (at most {limit:,})")
 
 
-def plan(exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, Any]) -> Planned:
+def plan(
+    exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, Any], tf32: bool = False
+) -> Planned:
     """Resolve parameters (profile + overrides) and the runs; raises ConfigError on bad values.
+    ``tf32`` marks every run as allowed TF32 on CUDA (it enters each run's key).
 
     Counts (``--seeds``, ``--epochs``, sizes) are bounded by :data:`LIMITS` before any run is
     listed, and natural images are checked against their size before anything trains."""
@@ -86,6 +90,8 @@ def plan(exp: Experiment, profile: str, seeds: int | None, overrides: dict[str, 
     if given:
         params = params.override(**given)
     configs = exp.runs(params, seeds)
+    if tf32:
+        configs = [dataclasses.replace(c, tf32=True) for c in configs]
     check_images(configs)
     return Planned(exp, profile, params, seeds, configs)
 
@@ -146,6 +152,11 @@ def describe_scale(planned: Planned) -> dict[str, Any]:
     }
 
 
+def result_dir(out: Path, profile: str) -> Path:
+    """Where a profile's result set lives: ``out/<profile>`` (one experiment directory each)."""
+    return Path(out) / profile
+
+
 def write_experiment(out: Path, planned: Planned, result: ExperimentResult, seconds: float) -> Path:
     """Write the experiment directory atomically (staged, then renamed into place)."""
     exp = planned.experiment
@@ -198,10 +209,12 @@ def execute(
     executor: str = "local",
     scheduler: str | None = None,
 ) -> list[tuple[Planned, ExperimentResult, Path]]:
-    """Train every run the plans need (shared runs once), then analyse and write each."""
+    """Train every run the plans need (shared runs once), then analyse each and write it under
+    ``out/<profile>/<experiment>``; the run cache ``out/runs`` is shared by every profile."""
     store = RunStore(out)
-    if Path(out).is_dir():
-        remove_stale_staging(Path(out))
+    for p in plans:
+        if result_dir(out, p.profile).is_dir():
+            remove_stale_staging(result_dir(out, p.profile))
     all_configs = [c for p in plans for c in p.configs]
     run_all(
         all_configs,
@@ -219,5 +232,5 @@ def execute(
         runs = [store.load(c) for c in p.configs]
         result = p.experiment.analyse(p.params, list(zip(p.configs, runs)))
         seconds = sum(r.meta["seconds"] for r in runs) + time.perf_counter() - t0
-        done.append((p, result, write_experiment(out, p, result, seconds)))
+        done.append((p, result, write_experiment(result_dir(out, p.profile), p, result, seconds)))
     return done

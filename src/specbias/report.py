@@ -1,11 +1,15 @@
-"""The reproduction report: one self-contained HTML page built from experiment directories.
+"""The reproduction report: one self-contained HTML page built from every result set under OUT.
 
-``build_report(out)`` reads every ``OUT/<EXP>/summary.json`` and its ``figures/*.png`` (embedded
-as base64 data URIs, so the page works offline and opened from disk) and writes
-``OUT/report.html`` atomically. The page opens with a scorecard (every claim's verdict, effect,
-interval and the scale it was judged at, see :func:`scorecard`), then one section per experiment.
-Nothing in the page is hard-coded: each verdict is a finding the experiment computed from its
-data. ``specbias report OUT`` rebuilds it without re-running anything.
+A result set is one profile's experiments: ``OUT/<profile>/<EXP>/summary.json`` (and older flat
+``OUT/<EXP>/summary.json``, grouped by the profile they record), with the environment of the
+profile's last ``reproduce`` in ``OUT/<profile>/invocation.json``. ``build_report(out)`` embeds
+every ``figures/*.png`` as a base64 data URI (the page works offline and opened from disk) and
+writes ``OUT/report.html`` atomically. The page opens with a scorecard, one column per profile
+(every claim's verdict, effect, interval and the scale it was judged at, see :func:`scorecard`);
+a claim whose verdict differs between scales is marked scale-sensitive, with its direction. Then
+comes one section per experiment and profile. Nothing in the page is hard-coded: each verdict is a
+finding the experiment computed from its data. ``specbias report OUT`` rebuilds it without
+re-running anything.
 """
 
 from __future__ import annotations
@@ -22,13 +26,18 @@ from typing import Any
 
 from specbias import __version__
 from specbias.errors import ConfigError
-from specbias.results import atomic_write_bytes
+from specbias.experiments.base import PROFILES
+from specbias.pipeline import result_dir
+from specbias.results import atomic_write_bytes, atomic_write_json
 
 OUTCOMES = ("holds", "contradicted", "inconclusive", "not measurable")
 """The four verdicts of a finding, in the order the report counts them."""
 
 OLD_BOOLEAN = "old boolean"
 """A 0.2.0 finding whose boolean ``holds`` is False: contradicted and unmeasurable look alike."""
+
+INVOCATION = "invocation.json"
+"""Per result set: the environment of the profile's last ``reproduce`` (device, workers, wall time)."""
 
 _CSS = """
 *{box-sizing:border-box}
@@ -70,6 +79,9 @@ ul.findings{padding-left:1.2em}ul.findings li{margin:.45em 0}
 .fmeta,.detail{font-size:.85em;color:#555}.detail{color:#777}
 .headline td:not(:first-child){white-space:nowrap}.warn{color:#b3261e;font-weight:600}
 .back{font-size:.85em;font-weight:400;margin-left:.6em}
+.scorecard tr.scale-sensitive td:first-child{border-left:5px double #222}
+.ss{font-size:.8em;font-weight:600;color:#222}.scale-line{margin:.4em 0}
+.env tr.profile td{font-weight:600;background:#f5f5f5}
 """
 
 HEADLINE_KEYS = (
@@ -229,16 +241,87 @@ def _claim_keys(findings: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
     return keys
 
 
-def scorecard(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str:
-    """The scorecard table: every claim of every experiment, grouped by experiment, with one verdict
-    column group (verdict, effect [95 % interval], n) per ``(profile, summaries)`` column.
+def section_id(profile: str, eid: str, multi: bool) -> str:
+    """The anchor of an experiment's section: its id alone when the page has one result set, else
+    ``<profile>-<id>`` (each experiment has a section per profile)."""
+    return f"{profile}-{eid}" if multi else eid
 
-    Each experiment's group row links to its section and gives, per column, the scale its claims
-    were judged at. A claim is matched across columns by its text; a column without it shows "—".
-    Today the report passes one column; several profiles side by side need no other change.
-    """
+
+def _by_experiment(
+    columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
+) -> list[tuple[str, list[Mapping[str, Any] | None]]]:
+    """Each experiment id (in id order) with its summary per column, None where a column lacks it."""
     tables = [{s["experiment"]: s for s in summaries} for _, summaries in columns]
     ids = sorted({eid for t in tables for eid in t}, key=_id_key)
+    return [(eid, [t.get(eid) for t in tables]) for eid in ids]
+
+
+def _aligned(
+    present: Sequence[Mapping[str, Any] | None],
+) -> list[tuple[str, list[Mapping[str, Any] | None]]]:
+    """Each claim of one experiment (first seen first) with its finding per column, None where a
+    column lacks it; matched by :func:`_claim_keys`."""
+    by_key = [
+        dict(zip(_claim_keys(s.get("findings", [])), s.get("findings", []))) if s else {} for s in present
+    ]
+    keys = dict.fromkeys(k for table in by_key for k in table)
+    return [(key[0], [table.get(key) for table in by_key]) for key in keys]
+
+
+def _judged(labels: Sequence[str], findings: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str]]:
+    """(profile, verdict) per column whose finding has one of :data:`OUTCOMES`: a claim missing at
+    a scale, or a 0.2.0 boolean (judged on means only), is nothing to compare."""
+    return [
+        (label, str(f["verdict"]))
+        for label, f in zip(labels, findings)
+        if f is not None and f.get("verdict") in OUTCOMES
+    ]
+
+
+def scale_change(labels: Sequence[str], findings: Sequence[Mapping[str, Any] | None]) -> str | None:
+    """How a claim's verdict moves with scale, every judged column in order, e.g. "inconclusive at
+    quick → holds at standard"; None when its judged verdicts agree (or fewer than two judge it)."""
+    judged = _judged(labels, findings)
+    if len({verdict for _, verdict in judged}) < 2:
+        return None
+    return " → ".join(f"{verdict} at {label}" for label, verdict in judged)
+
+
+def _scale_line(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str:
+    """ "N of M claims judged at more than one scale change verdict with scale", then how many
+    moved in each direction (most first)."""
+    labels = [label for label, _ in columns]
+    judged = 0
+    changes: Counter[str] = Counter()
+    for _, present in _by_experiment(columns):
+        for _, findings in _aligned(present):
+            if len(_judged(labels, findings)) > 1:
+                judged += 1
+                if change := scale_change(labels, findings):
+                    changes[change] += 1
+    directions = " · ".join(
+        f"{n} {html.escape(change)}" for change, n in sorted(changes.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    return (
+        f"<p class='scale-line' data-changed='{changes.total()}' data-judged='{judged}'>"
+        f"<b>↕ {changes.total()} of {judged}</b> claims judged at more than one scale change verdict "
+        f"with scale{': ' + directions if directions else ''}. Such a claim is marked "
+        "<b>scale-sensitive</b> in the scorecard (a 0.2.0 boolean or a claim missing at a scale is not "
+        "compared).</p>"
+    )
+
+
+def scorecard(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str:
+    """The scorecard table: every claim of every experiment, grouped by experiment, with one verdict
+    column group (verdict, effect [95 % interval], n) per ``(profile, summaries)`` column, the
+    columns in scale order (smallest first).
+
+    Each experiment's group row links to its section and gives, per column, the scale its claims
+    were judged at (with several columns, linked to that profile's section). A claim is matched
+    across columns by :func:`_claim_keys`; a column without it shows "—". A claim whose verdict
+    differs between columns is marked scale-sensitive, with the direction (:func:`scale_change`).
+    """
+    labels = [label for label, _ in columns]
     multi = len(columns) > 1
     width = 1 + 3 * len(columns)
     cols = "<col class='c-claim'>" + "".join(
@@ -248,30 +331,17 @@ def scorecard(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str
     if multi:
         head = (
             "<tr><th rowspan='2'>Claim</th>"
-            + "".join(f"<th colspan='3'>{html.escape(label)}</th>" for label, _ in columns)
+            + "".join(f"<th colspan='3'>{html.escape(label)}</th>" for label in labels)
             + f"</tr><tr>{sub * len(columns)}</tr>"
         )
     else:
         head = f"<tr><th>Claim</th>{sub}</tr>"
     bodies = []
-    for eid in ids:
-        present = [t.get(eid) for t in tables]
-        first = next(s for s in present if s is not None)
-        scales = "".join(
-            f"<td colspan='3'>{scale_text(s) if s else '<span class=muted>not run</span>'}</td>"
-            for s in present
-        )
-        rows = [
-            f"<tr class='group'><th><a href='#{html.escape(eid)}'>{html.escape(eid)}</a> "
-            f"{html.escape(first.get('title', ''))}</th>{scales}</tr>"
-        ]
-        by_key = [
-            dict(zip(_claim_keys(s.get("findings", [])), s.get("findings", []))) if s else {} for s in present
-        ]
-        keys = list(dict.fromkeys(k for table in by_key for k in table))
-        for key in keys:
-            rows.append(_scorecard_row(key[0], [table.get(key) for table in by_key], columns, multi))
-        if not keys:
+    for eid, present in _by_experiment(columns):
+        rows = [_group_row(eid, labels, present)]
+        claims = _aligned(present)
+        rows += [_scorecard_row(claim, findings, labels) for claim, findings in claims]
+        if not claims:
             rows.append(f"<tr><td colspan='{width}' class='muted'>No computed finding.</td></tr>")
         bodies.append(f"<tbody>{''.join(rows)}</tbody>")
     style = f" style='min-width:{24 + 27.2 * len(columns):.0f}em'" if multi else ""
@@ -281,15 +351,29 @@ def scorecard(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> str
     )
 
 
-def _scorecard_row(
-    claim: str,
-    findings: Sequence[Mapping[str, Any] | None],
-    columns: Sequence[tuple[str, Any]],
-    multi: bool,
-) -> str:
+def _group_row(eid: str, labels: Sequence[str], present: Sequence[Mapping[str, Any] | None]) -> str:
+    """An experiment's row: its id, linked to its section at the largest scale that ran it, and
+    title; then per column the scale it was judged at (linked to that column's section)."""
+    multi = len(labels) > 1
+    ran = [(label, s) for label, s in zip(labels, present) if s is not None]
+    top_label, top = ran[-1]
+    cells = []
+    for label, s in zip(labels, present):
+        text = scale_text(s) if s else "<span class=muted>not run</span>"
+        if s and multi:
+            text = f"<a href='#{html.escape(section_id(label, eid, multi))}'>{text}</a>"
+        cells.append(f"<td colspan='3'>{text}</td>")
+    return (
+        f"<tr class='group'><th><a href='#{html.escape(section_id(top_label, eid, multi))}'>"
+        f"{html.escape(eid)}</a> {html.escape(top.get('title', ''))}</th>{''.join(cells)}</tr>"
+    )
+
+
+def _scorecard_row(claim: str, findings: Sequence[Mapping[str, Any] | None], labels: Sequence[str]) -> str:
+    multi = len(labels) > 1
     reasons = []
     cells = []
-    for (label, _), f in zip(columns, findings):
+    for label, f in zip(labels, findings):
         if f is None:
             cells.append("<td class='v muted'>—</td><td class='eff'></td><td></td>")
             continue
@@ -306,8 +390,14 @@ def _scorecard_row(
         )
     why = "; ".join(reasons)
     why_html = f"<div class='why' title='{html.escape(why)}'>{html.escape(why)}</div>" if why else ""
+    change = scale_change(labels, findings)
+    if change:
+        attrs = f"class='finding scale-sensitive' data-scale-sensitive='{html.escape(change)}'"
+        marker = f"<div class='ss'>↕ scale-sensitive: {html.escape(change)}</div>"
+    else:
+        attrs, marker = "class='finding'", ""
     return (
-        f"<tr class='finding'><td><div class='ctext'>{html.escape(claim)}</div>{why_html}</td>"
+        f"<tr {attrs}><td><div class='ctext'>{html.escape(claim)}</div>{marker}{why_html}</td>"
         f"{''.join(cells)}</tr>"
     )
 
@@ -381,16 +471,20 @@ def _figures(folder: Path) -> str:
     return "".join(parts)
 
 
-def _section(exp: dict[str, Any]) -> str:
+def _section(exp: dict[str, Any], profile: str, multi: bool) -> str:
+    """One experiment's section at one profile; its data paths are relative to OUT."""
     eid = html.escape(exp["experiment"])
+    where = html.escape(exp["_path"])
     findings = exp.get("findings", [])
     meta = (
         f"judged at {scale_text(exp)}; compute {exp.get('compute_seconds', 0):.0f} s; "
-        f"data: <code>{eid}/metrics.csv</code>, <code>{eid}/arrays.npz</code>, "
-        f"<code>{eid}/summary.json</code>"
+        f"data: <code>{where}/metrics.csv</code>, <code>{where}/arrays.npz</code>, "
+        f"<code>{where}/summary.json</code>"
     )
+    at = f" ({html.escape(profile)})" if multi else ""
     return (
-        f"<section id='{eid}'><h2>{eid}: {html.escape(exp.get('title', ''))}"
+        f"<section id='{html.escape(section_id(profile, exp['experiment'], multi))}'>"
+        f"<h2>{eid}{at}: {html.escape(exp.get('title', ''))}"
         f"<a class='back' href='#scorecard'>↑ scorecard</a></h2>"
         f"<p class='claim'>Claim: {html.escape(exp.get('claim', ''))}</p><p>{meta}</p>"
         f"<h3>Findings</h3><p class='counts'>{_counts(findings)}</p>{_findings(findings)}"
@@ -399,27 +493,52 @@ def _section(exp: dict[str, Any]) -> str:
     )
 
 
-def _environment(exps: list[dict[str, Any]], extra: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class ResultSet:
+    """One profile's experiments (in id order) and the environment its last ``reproduce`` saved
+    (empty when none did, e.g. results of ``specbias run`` only)."""
+
+    profile: str
+    experiments: list[dict[str, Any]]
+    invocation: dict[str, Any]
+
+
+def _env_row(key: str, values: Sequence[Any], css: str = "") -> str:
+    cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
+    return f"<tr{f' class={css!r}' if css else ''}><td>{html.escape(key)}</td>{cells}</tr>"
+
+
+def _environment(sets: Sequence[ResultSet]) -> str:
+    """One table: this machine's versions across the whole row, then one column per profile with
+    what its last ``reproduce`` recorded (device, workers, seeds, wall time) and its compute."""
     import matplotlib
     import numpy
     import torch
 
-    rows = {
+    shared = {
         "specbias": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "matplotlib": matplotlib.__version__,
         "machine": f"{platform.machine()}, {platform.system()}",
-        **extra,
-        "compute per experiment": ", ".join(
-            f"{e['experiment']} {e.get('compute_seconds', 0):.0f} s" for e in exps
-        ),
     }
-    body = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items()
-    )
-    return f"<table class='env'>{body}</table>"
+    span = f" colspan='{len(sets)}'" if len(sets) > 1 else ""
+    rows = [
+        f"<tr><td>{html.escape(k)}</td><td{span}>{html.escape(str(v))}</td></tr>" for k, v in shared.items()
+    ]
+    per = [
+        {
+            **{k: v for k, v in s.invocation.items() if k != "profile"},
+            "compute per experiment": ", ".join(
+                f"{e['experiment']} {e.get('compute_seconds', 0):.0f} s" for e in s.experiments
+            ),
+        }
+        for s in sets
+    ]
+    rows.append(_env_row("profile", [s.profile for s in sets], "profile"))
+    rows += [_env_row(k, [p.get(k, "—") for p in per]) for k in dict.fromkeys(k for p in per for k in p)]
+    return f"<table class='env'>{''.join(rows)}</table>"
 
 
 _LEGEND = (
@@ -440,25 +559,88 @@ def _legend(findings: Sequence[Mapping[str, Any]]) -> str:
     return f"<ul class='legend'>{''.join(items)}</ul>"
 
 
-def _load_experiments(out: Path) -> list[dict[str, Any]]:
-    found = []
-    for summary in sorted(out.glob("*/summary.json")):
-        data = json.loads(summary.read_text())
-        data["_dir"] = summary.parent
-        found.append(data)
-    return found
+def save_invocation(out: Path, invocation: Mapping[str, Any]) -> Path:
+    """Keep a ``reproduce``'s environment (``profile``, device, workers, seeds, wall time) in
+    ``OUT/<profile>/invocation.json``, so that ``specbias report`` shows it again later."""
+    path = result_dir(out, str(invocation["profile"])) / INVOCATION
+    atomic_write_json(path, dict(invocation))
+    return path
 
 
-def build_report(out: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``out/report.html`` from the experiment directories under ``out``."""
+def _read_summary(path: Path, out: Path) -> dict[str, Any]:
+    """A summary with where it lies: ``_dir`` (for its figures) and ``_path`` (relative to OUT)."""
+    data = json.loads(path.read_text())
+    data["_dir"] = path.parent
+    data["_path"] = path.parent.relative_to(out).as_posix()
+    return data
+
+
+def _recorded_profile(summary: Mapping[str, Any]) -> str:
+    """The profile a flat-layout summary records (``unknown`` when it records none)."""
+    return str(summary.get("profile") or (summary.get("scale") or {}).get("profile") or "unknown")
+
+
+def _scale_order(profile: str) -> tuple[int, str]:
+    """:data:`PROFILES` order (smallest first), then any other recorded profile by name."""
+    return (PROFILES.index(profile), "") if profile in PROFILES else (len(PROFILES), profile)
+
+
+def load_result_sets(out: Path) -> list[ResultSet]:
+    """Every result set under ``out``, smallest scale first: each ``out/<profile>/`` plus the flat
+    ``out/<EXP>/`` summaries of older versions, grouped by the profile they record. An experiment
+    in both layouts at one profile is taken from the per-profile directory (the newer layout)."""
     out = Path(out)
-    exps = sorted(_load_experiments(out), key=_sort_key)
-    if not exps:
+    grouped: dict[str, dict[str, dict[str, Any]]] = {}
+    for path in sorted(out.glob("*/summary.json")):
+        data = _read_summary(path, out)
+        grouped.setdefault(_recorded_profile(data), {})[data["experiment"]] = data
+    for profile in PROFILES:
+        for path in sorted(result_dir(out, profile).glob("*/summary.json")):
+            data = _read_summary(path, out)
+            grouped.setdefault(profile, {})[data["experiment"]] = data
+    return [
+        ResultSet(profile, sorted(exps.values(), key=_sort_key), _invocation(out, profile))
+        for profile, exps in sorted(grouped.items(), key=lambda kv: _scale_order(kv[0]))
+    ]
+
+
+def _invocation(out: Path, profile: str) -> dict[str, Any]:
+    path = result_dir(out, profile) / INVOCATION
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _top_counts(sets: Sequence[ResultSet]) -> str:
+    """The verdict counts: one line, or one line per profile (labelled) when there are several."""
+    lines = []
+    for s in sets:
+        label = f"<b>{html.escape(s.profile)}</b>: " if len(sets) > 1 else ""
+        findings = [f for e in s.experiments for f in e.get("findings", [])]
+        lines.append(
+            f"<p class='counts' data-profile='{html.escape(s.profile)}'>{label}{_counts(findings)}</p>"
+        )
+    return "".join(lines)
+
+
+def _sections(sets: Sequence[ResultSet]) -> str:
+    """Every experiment's sections, in id order, each experiment's larger scale first."""
+    multi = len(sets) > 1
+    placed = [(rank, s.profile, e) for rank, s in enumerate(sets) for e in s.experiments]
+    placed.sort(key=lambda t: (_sort_key(t[2]), -t[0]))
+    return "".join(_section(e, profile, multi) for _, profile, e in placed)
+
+
+def build_report(out: Path) -> Path:
+    """Write ``out/report.html`` from every result set under ``out`` (:func:`load_result_sets`)."""
+    out = Path(out)
+    sets = load_result_sets(out)
+    if not sets:
         raise ConfigError(
             f"no experiment results under {str(out)!r}; run 'specbias reproduce --out {out}' first"
         )
-    findings = [f for e in exps for f in e.get("findings", [])]
-    profiles = ", ".join(dict.fromkeys(str(e.get("profile")) for e in exps))
+    columns = [(s.profile, s.experiments) for s in sets]
+    findings = [f for s in sets for e in s.experiments for f in e.get("findings", [])]
+    n_exps = len({e["experiment"] for s in sets for e in s.experiments})
+    scales = f" at {len(sets)} scales ({', '.join(s.profile for s in sets)})" if len(sets) > 1 else ""
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -468,12 +650,11 @@ def build_report(out: Path, extra: dict[str, Any] | None = None) -> Path:
         "<p>Lazzari &amp; Liu (2023), <i>Understanding the Spectral Bias of Coordinate Based MLPs Via "
         "Training Dynamics</i>, reproduced and extended with <code>specbias</code>. Every verdict below is "
         "computed from the runs' data.</p>"
-        f"<h2 id='scorecard'>Scorecard</h2><p class='counts'>{_counts(findings)}</p>"
-        f"<p class='muted small'>{len(findings)} computed findings across {len(exps)} experiments. "
+        f"<h2 id='scorecard'>Scorecard</h2>{_top_counts(sets)}"
+        f"<p class='muted small'>{len(findings)} computed findings across {n_exps} experiments{scales}. "
         "Hover a verdict or the grey line under a claim for the reason in full.</p>"
-        f"{_legend(findings)}{scorecard([(profiles, exps)])}"
-        f"<h2>Environment</h2>{_environment(exps, extra or {})}"
-        f"{''.join(_section(e) for e in exps)}</body></html>"
+        f"{_legend(findings)}{_scale_line(columns) if len(sets) > 1 else ''}{scorecard(columns)}"
+        f"<h2>Environment</h2>{_environment(sets)}{_sections(sets)}</body></html>"
     )
     path = out / "report.html"
     atomic_write_bytes(path, page.encode())

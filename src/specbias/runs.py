@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from specbias import __version__
-from specbias._checks import check_int
+from specbias._checks import check_flag, check_int
+from specbias.backend import resolve_device
 from specbias.encodings import Encoding, NeRFPE, aliased_features, parse_input
 from specbias.errors import ConfigError
 from specbias.families import Family, ReLUMLP
@@ -495,6 +496,8 @@ class RunConfig:
     dtype: str = "float32"
     held_out: bool = False
     family: Family | None = added_field(None)
+    tf32: bool = added_field(False)
+    """Let CUDA round float32 matmul inputs to TF32 (faster, not repeatable against float32)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("clean", "faithful"):
@@ -506,6 +509,7 @@ class RunConfig:
         if self.held_out and signal_dim(self.signal) != 2:
             raise ConfigError("held_out needs an image signal")
         self.encoding()  # validates the input label
+        check_flag("tf32", self.tf32)
         if self.family is not None:
             if (self.family.width, self.family.depth) != (self.width, self.depth):
                 raise ConfigError(
@@ -609,17 +613,6 @@ class Runnable(Protocol):
     def flops_and_steps(self) -> tuple[float, int]: ...
 
 
-def resolve_device(device: str) -> torch.device:
-    """``cpu`` or ``cuda``; asking for CUDA on a machine without it is a :class:`ConfigError`."""
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda requested but CUDA is not available; use --device cpu")
-        return torch.device("cuda")
-    raise ConfigError(f"unknown device {device!r}; allowed: cpu, cuda")
-
-
 def _encode(enc: Encoding, t: np.ndarray, cfg: RunConfig, side: int, dtype, dev) -> torch.Tensor:
     """Encode coordinates; faithful 2D PE uses the reference's grid ``k/(W-1)`` (bug B7)."""
     tt = torch.as_tensor(t, dtype=torch.float64)
@@ -667,7 +660,7 @@ def execute_run(
     """
     if not isinstance(cfg, RunConfig):
         return cfg.execute(device, progress, report)
-    dev = resolve_device(device)
+    dev = resolve_device(device, tf32=cfg.tf32)
     dtype = getattr(torch, cfg.dtype)
     enc = cfg.encoding()
     data, n_aliased = _prepare(cfg, enc, dtype, dev)

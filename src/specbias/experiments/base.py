@@ -20,7 +20,9 @@ from specbias.encodings import parse_input
 from specbias.errors import ConfigError
 from specbias.runs import RunConfig, RunData
 
-PROFILES = ("quick", "paper")
+PROFILES = ("quick", "standard", "paper")
+"""Scales, smallest first: ``quick`` (minutes, the default), ``standard`` (under 2 h on 2 cores: the
+reference scale where it fits, see docs/profiles.md) and ``paper`` (the paper's sizes; a GPU job)."""
 
 
 def check_study(
@@ -77,6 +79,7 @@ class Experiment:
         title: str,
         claim: str,
         quick: Any,
+        standard: Any,
         paper: Any,
         analyse: Callable[[Any, Sequence[tuple[RunConfig, RunData]]], ExperimentResult],
     ) -> Experiment:
@@ -86,7 +89,7 @@ class Experiment:
             id=id,
             title=title,
             claim=claim,
-            profiles={"quick": quick, "paper": paper},
+            profiles={"quick": quick, "standard": standard, "paper": paper},
             runs=lambda params, seeds: params.runs(seeds),
             analyse=analyse,
             default_seeds=quick.seeds,

@@ -475,6 +475,7 @@ DENSITY_2D_EXPERIMENTS = (
         claim="With raw coordinates, more points per region means more conflicting gradients and slower "
         "high frequencies as N grows; with PE the dependence on N is weak.",
         quick=X6B_QUICK,
+        standard=dataclasses.replace(X6B_QUICK, seeds=5),
         paper=X6B_PAPER,
         analyse=analyse_density_2d,
     ),

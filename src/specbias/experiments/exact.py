@@ -41,7 +41,7 @@ from specbias.experiments.analysis import (
 )
 from specbias.experiments.base import Experiment, ExperimentResult, check_study
 from specbias.experiments.params import NETWORK, TRAIN, Overridable
-from specbias.experiments.study2d import NATURAL_PAPER, NATURAL_QUICK, Study2D
+from specbias.experiments.study2d import NATURAL_PAPER, NATURAL_QUICK, NATURAL_STANDARD, Study2D
 from specbias.metrics.inspheres import LAYERS, inspheres, off_manifold_points, on_manifold_points
 from specbias.metrics.regions import exact_regions_1d, grid_vs_exact_1d, piece_density
 from specbias.metrics.sections import SLICES, Section, section
@@ -211,6 +211,12 @@ def _geometry(study: Study2D, inputs: tuple[str, ...], epochs: int, seeds: int) 
 E13_QUICK = RegionGeometry(_geometry(NATURAL_QUICK, ("pe2", "pe4", "pe8"), 100, 3), samples=100)
 E13_PAPER = RegionGeometry(
     _geometry(NATURAL_PAPER, ("pe4", "pe8", "pe12", "pe16", "pe20"), 2500, 5), samples=1000, deep_samples=100
+)
+E13_STANDARD = RegionGeometry(
+    _geometry(NATURAL_STANDARD, ("pe4", "pe8", "pe16"), 300, 3), samples=300, deep_samples=100
+)
+E14_STANDARD = dataclasses.replace(
+    E13_STANDARD, study=dataclasses.replace(E13_STANDARD.study, inputs=("pe4", "pe16")), section_size=256
 )
 E14_QUICK = dataclasses.replace(
     E13_QUICK, study=dataclasses.replace(E13_QUICK.study, inputs=("pe2", "pe8")), section_size=256
@@ -997,6 +1003,7 @@ EXACT_EXPERIMENTS = (
         title="Inscribed spheres of activation regions (natural images)",
         claim="First-layer regions grow with L and barely change with training.",
         quick=E13_QUICK,
+        standard=E13_STANDARD,
         paper=E13_PAPER,
         analyse=analyse_inspheres,
     ),
@@ -1005,6 +1012,7 @@ EXACT_EXPERIMENTS = (
         title="2D cross-sections of a PE network's regions",
         claim="Low L tiles every slice finely; high L leaves one large region over part of a slice.",
         quick=E14_QUICK,
+        standard=E14_STANDARD,
         paper=E14_PAPER,
         analyse=analyse_sections,
     ),
@@ -1013,6 +1021,7 @@ EXACT_EXPERIMENTS = (
         title="Spatial information: exact region density vs local frequency (chirp, burst)",
         claim="Regions move to where the target's local frequency is high; local convergence follows them.",
         quick=X4_QUICK,
+        standard=dataclasses.replace(X4_QUICK, seeds=5),
         paper=X4_PAPER,
         analyse=analyse_spatial,
     ),

@@ -12,6 +12,7 @@ the same way. Protocol, parameter table and measured numbers: ``docs/experiments
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Mapping, Sequence
@@ -294,6 +295,8 @@ X8_QUICK = profile(
 )
 """Quick: MLP-3×64's 8,513 parameters, 1,024 tone samples and a 32² photograph, RFF with 32
 frequencies, 300 epochs, 3 seeds."""
+X8_STANDARD = dataclasses.replace(X8_QUICK, seeds=5)
+"""Standard: the quick sizes with 5 seeds."""
 X8_PAPER = profile(
     2048, 64, 4, "", levels=16, log2_table=10, budget=49921, epochs=2000, global_2d=10000, seeds=5
 )
@@ -572,6 +575,7 @@ X8 = Experiment.of(
     "Across ReLU (raw, PE, RFF), SIREN, FINER, Gaussian, WIRE and hash-grid networks, lower local gradient "
     "confusion goes with faster high frequencies, and Θ₀ orders the families the same way.",
     quick=X8_QUICK,
+    standard=X8_STANDARD,
     paper=X8_PAPER,
     analyse=analyse,
 )

@@ -10,6 +10,7 @@ values (:mod:`specbias.claims`). Protocol, profiles, the claims list and measure
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -497,6 +498,10 @@ QUICK = RealData(
     seeds=4,
     output_jacobian=("mlp",),
 )
+STANDARD = dataclasses.replace(
+    QUICK, width=PAPER.width, train=PAPER.train, confusion_epoch=PAPER.confusion_epoch, seeds=5
+)
+"""Standard: the paper's MLP width and 100 epochs, quick's neighbour pairs, 5 seeds."""
 
 
 def _experiment(exp_id: str, title: str, claim: str, parts: tuple[str, ...], claims: ClaimsFn) -> Experiment:
@@ -505,6 +510,7 @@ def _experiment(exp_id: str, title: str, claim: str, parts: tuple[str, ...], cla
         title=title,
         claim=claim,
         quick=QUICK,
+        standard=STANDARD,
         paper=PAPER,
         analyse=_analysis(exp_id, parts, claims),
     )

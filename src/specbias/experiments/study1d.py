@@ -210,7 +210,7 @@ def _study(
         id=exp_id,
         title=title,
         claim=claim,
-        profiles={"quick": quick or params, "paper": params},
+        profiles={"quick": quick or params, "standard": params, "paper": params},
         runs=_runs,
         analyse=make_analysis(exp_id, parts, _PARTS, order=lambda p: p.inputs),
     )

@@ -221,6 +221,12 @@ NATURAL_QUICK = Study2D(
     probes=suite_probes(15, NATURAL_PAIRS, random_pairs=20000, boundary_every=30),
     jacobian_inputs=_E5_JACOBIAN,
 )
+NATURAL_STANDARD = dataclasses.replace(
+    NATURAL_QUICK,
+    images=_natural(128),
+    train=TrainConfig(epochs=500, batch_size=512),
+    probes=suite_probes(25, NATURAL_PAIRS, random_pairs=20000, boundary_every=50),
+)
 NATURAL_PAPER = dataclasses.replace(
     NATURAL_QUICK,
     images=_natural(512),
@@ -856,13 +862,19 @@ def _analysis(
 
 
 def _exp(
-    exp_id: str, title: str, claim: str, parts: tuple[str, ...], quick: Study2D, paper: Study2D
+    exp_id: str,
+    title: str,
+    claim: str,
+    parts: tuple[str, ...],
+    quick: Study2D,
+    standard: Study2D,
+    paper: Study2D,
 ) -> Experiment:
     return Experiment(
         id=exp_id,
         title=title,
         claim=claim,
-        profiles={"quick": quick, "paper": paper},
+        profiles={"quick": quick, "standard": standard, "paper": paper},
         runs=_runs,
         analyse=_analysis(exp_id, parts, paper),
         default_seeds=quick.seeds,
@@ -997,6 +1009,12 @@ _E15_PAPER = dataclasses.replace(
     archs=((2, 128), (4, 256), (6, 512)),
     probes=suite_probes(100, E15_PAIRS, boundary_every=500),
 )
+_E15_STANDARD = dataclasses.replace(
+    _E15_PAPER,
+    archs=((2, 128), (4, 256), (6, 256)),
+    train=TrainConfig(epochs=300, batch_size=256),
+    probes=suite_probes(25, E15_PAIRS, boundary_every=100),
+)
 _RPE = tuple(f"rpe{omega}x{d}" for omega in (2, 32, 1024) for d in (4, 20, 40))
 _E16 = dataclasses.replace(
     MAIN_QUICK,
@@ -1022,6 +1040,9 @@ _X3_PAPER = dataclasses.replace(
     train=TrainConfig(epochs=2000),
     seeds=5,
 )
+_X3_STANDARD = dataclasses.replace(
+    _X3_PAPER, images=_natural(256, 3), width=128, train=TrainConfig(epochs=200), seeds=3
+)
 
 
 _TWO_MEASURES = (
@@ -1030,12 +1051,18 @@ _TWO_MEASURES = (
 )
 
 
-def _nat(inputs: tuple[str, ...], quick_inputs: tuple[str, ...] | None = None) -> tuple[Study2D, Study2D]:
-    return _select(NATURAL_QUICK, quick_inputs or inputs), _select(NATURAL_PAPER, inputs)
+def _nat(
+    inputs: tuple[str, ...], quick_inputs: tuple[str, ...] | None = None
+) -> tuple[Study2D, Study2D, Study2D]:
+    """The natural-image profiles of one experiment: ``quick_inputs`` (default ``inputs``) at quick
+    and standard, ``inputs`` at paper."""
+    small = quick_inputs or inputs
+    return _select(NATURAL_QUICK, small), _select(NATURAL_STANDARD, small), _select(NATURAL_PAPER, inputs)
 
 
-def _main(inputs: tuple[str, ...] = _MAIN_INPUTS) -> tuple[Study2D, Study2D]:
-    return _select(MAIN_QUICK, inputs), _select(MAIN_PAPER, inputs)
+def _main(inputs: tuple[str, ...] = _MAIN_INPUTS) -> tuple[Study2D, Study2D, Study2D]:
+    """The main suite's profiles: standard is the paper's own scale (spec §1)."""
+    return _select(MAIN_QUICK, inputs), _select(MAIN_PAPER, inputs), _select(MAIN_PAPER, inputs)
 
 
 STUDY_2D_EXPERIMENTS = (
@@ -1073,6 +1100,7 @@ STUDY_2D_EXPERIMENTS = (
         "PE's expressivity does not come from larger weights.",
         ("norms",),
         _select(_E4E_QUICK, _MAIN_INPUTS),
+        _select(_E4E_PAPER, _MAIN_INPUTS),
         _select(_E4E_PAPER, _MAIN_INPUTS),
     ),
     _exp(
@@ -1144,6 +1172,7 @@ STUDY_2D_EXPERIMENTS = (
         "Locally, coordinates stay at a tiny fraction of units whatever the size, while PE stays high.",
         ("net_hamming", "net_confusion", "archs"),
         _E15_QUICK,
+        _E15_STANDARD,
         _E15_PAPER,
     ),
     _exp(
@@ -1153,12 +1182,13 @@ STUDY_2D_EXPERIMENTS = (
         ("restricted",),
         _E16,
         _E16,
+        _E16,
     ),
     Experiment(
         id="E20",
         title="Encoding distance matrix (PE L=5 on 64²)",
         claim="PE maps neighbours apart and brings some distant points close, periodically.",
-        profiles={"quick": EncodingGrid(), "paper": EncodingGrid()},
+        profiles={"quick": EncodingGrid(), "standard": EncodingGrid(), "paper": EncodingGrid()},
         runs=lambda p, s: p.runs(s),
         analyse=_encoding_distances,
         default_seeds=EncodingGrid.seeds,
@@ -1176,6 +1206,7 @@ STUDY_2D_EXPERIMENTS = (
         "Encodings with a moderate frequency scale generalise between pixels; too high a σ overfits.",
         ("heldout", "confusion"),
         _X3_QUICK,
+        _X3_STANDARD,
         _X3_PAPER,
     ),
 )
