@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -114,7 +115,11 @@ def test_run_writes_the_documented_layout(tmp_path, capsys):
     for name in ("config.json", "metrics.csv", "arrays.npz", "summary.json", "figures/hamming.png"):
         assert (folder / name).is_file(), name
     assert Path(folder / "figures/hamming.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "E3: 1D Hamming" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "E3: 1D Hamming" in out
+    verdicts = re.findall(r"^  \[([a-z ]+)\] ", out, flags=re.M)
+    findings = json.loads((folder / "summary.json").read_text())["findings"]
+    assert verdicts == [f["verdict"] for f in findings] and verdicts
 
 
 # --------------------------------------------------------------------------- --data (E17-E19)

@@ -18,7 +18,7 @@ import pytest
 
 from specbias import cli
 from specbias.cli import main
-from specbias.report import build_report, save_invocation, scorecard
+from specbias.report import build_report, claim_shape, save_invocation, scorecard
 
 TINY_ARGS = ["--epochs", "3", "--seeds", "2", "--width", "8", "--no-progress", "--workers", "1"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -535,3 +535,42 @@ def test_reproduce_saves_its_environment_and_report_reads_it_back(tmp_path, monk
     assert env["device"] == ["cpu", "cuda"] and env["workers"] == ["1", "1"]
     assert env["seeds"] == [saved["seeds"], "—"]
     assert len(env["torch"]) == 1  # this machine's versions span the profiles' columns
+
+
+def test_a_claim_worded_with_each_scales_sizes_is_one_row(tmp_path):
+    """quick's top PE is pe8 where standard's is pe16: the same claim, one row, both wordings shown;
+    a claim of another shape stays apart, and two claims of one scale never share a row."""
+    quick = [
+        _finding("tail heavier at the highest L (pe8)", "contradicted", 0.02, [0.01, 0.03], 3),
+        _finding("2x64: ratio raw < PE", "holds", 0.9, [0.8, 1.0], 3),
+        _finding("4x128: ratio raw < PE", "holds", 0.9, [0.8, 1.0], 3),
+        _finding("quick only (pe2)", "holds", 0.5, [0.4, 0.6], 3),
+    ]
+    standard = [
+        _finding("tail heavier at the highest L (pe16)", "inconclusive", 0.02, [-0.03, 0.06], 3),
+        _finding("2x128: ratio raw < PE", "holds", 0.9, [0.8, 1.0], 5),
+        _finding("4x256: ratio raw < PE", "inconclusive", 0.9, [-0.8, 1.0], 5),
+    ]
+    _write(tmp_path, "quick/E13", _at("quick", NEW, quick))
+    _write(tmp_path, "standard/E13", _at("standard", NEW, standard))
+    build_report(tmp_path)
+    assert claim_shape("raw01 vs pe16 after 300 epochs on 6x256") == "raw01 vs · after · on ·"
+    rows = _parse_card((tmp_path / "report.html").read_text()).rows
+    assert [r["claim"] for r in rows] == [
+        "tail heavier at the highest L (pe16)",
+        "2x128: ratio raw < PE",
+        "4x256: ratio raw < PE",
+        "quick only (pe2)",
+    ]
+    assert [[c["verdict"] for c in r["cells"]] for r in rows] == [
+        ["contradicted", "inconclusive"],
+        ["holds", "holds"],
+        ["holds", "inconclusive"],
+        ["holds"],
+    ]
+    assert (
+        _marks(tmp_path)["tail heavier at the highest L (pe16)"]
+        == "contradicted at quick → inconclusive at standard"
+    )
+    page = (tmp_path / "report.html").read_text()
+    assert "at quick: tail heavier at the highest L (pe8)" in page

@@ -186,7 +186,7 @@ def _print_results(done: Sequence) -> None:
     for planned, result, path in done:
         print(f"{planned.experiment.id}: {planned.experiment.title} -> {path}")
         for f in result.findings:
-            print(f"  [{'holds' if f.holds else 'does not hold'}] {f.claim}: {f.detail}")
+            print(f"  [{f.outcome.value}] {f.claim}: {f.reason}")
 
 
 @dataclass(frozen=True)

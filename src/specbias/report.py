@@ -18,6 +18,7 @@ import base64
 import html
 import json
 import platform
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ ul.findings{padding-left:1.2em}ul.findings li{margin:.45em 0}
 .back{font-size:.85em;font-weight:400;margin-left:.6em}
 .scorecard tr.scale-sensitive td:first-child{border-left:5px double #222}
 .ss{font-size:.8em;font-weight:600;color:#222}.scale-line{margin:.4em 0}
+.worded{font-size:.8em;color:#444;font-style:italic}
 .env tr.profile td{font-weight:600;background:#f5f5f5}
 """
 
@@ -256,16 +258,45 @@ def _by_experiment(
     return [(eid, [t.get(eid) for t in tables]) for eid in ids]
 
 
+_SIZED = re.compile(r"\b(?:pe|rff)\d+\b|\b\d+x\d+\b|\b\d+ epochs\b")
+"""The parts of a claim's text that name a profile's sizes: the PE or RFF input it reads (quick's
+top PE is 8 where standard's is 16), a network (2x64 / 2x128) or an epoch count."""
+
+
+def claim_shape(claim: str) -> str:
+    """A claim's text with the profile's sizes blanked (:data:`_SIZED`): the same claim at two scales."""
+    return _SIZED.sub("·", claim)
+
+
 def _aligned(
     present: Sequence[Mapping[str, Any] | None],
 ) -> list[tuple[str, list[Mapping[str, Any] | None]]]:
     """Each claim of one experiment (first seen first) with its finding per column, None where a
-    column lacks it; matched by :func:`_claim_keys`."""
+    column lacks it. Claims match by :func:`_claim_keys` (text and occurrence); then claims that
+    one scale words with its own sizes ("pe8" at quick, "pe16" at standard) match in order by
+    :func:`claim_shape`, never two findings of one column into one row. The text shown is the
+    largest scale's."""
     by_key = [
         dict(zip(_claim_keys(s.get("findings", [])), s.get("findings", []))) if s else {} for s in present
     ]
-    keys = dict.fromkeys(k for table in by_key for k in table)
-    return [(key[0], [table.get(key) for table in by_key]) for key in keys]
+    rows = [[table.get(key) for table in by_key] for key in dict.fromkeys(k for t in by_key for k in t)]
+    merged: list[list[Mapping[str, Any] | None]] = []
+    for cells in rows:
+        target = next((m for m in merged if None in cells and _joins(m, cells)), None)
+        if target is None:
+            merged.append(cells)
+        else:
+            target[:] = [a if a is not None else b for a, b in zip(target, cells)]
+    return [(next(f for f in reversed(cells) if f is not None)["claim"], cells) for cells in merged]
+
+
+def _joins(row: Sequence[Mapping[str, Any] | None], cells: Sequence[Mapping[str, Any] | None]) -> bool:
+    """Whether a partial row of findings can take ``cells``: the columns they fill are disjoint
+    and their claims have one shape."""
+    if any(a is not None and b is not None for a, b in zip(row, cells)):
+        return False
+    shapes = {claim_shape(f["claim"]) for f in (*row, *cells) if f is not None}
+    return len(shapes) == 1
 
 
 def _judged(labels: Sequence[str], findings: Sequence[Mapping[str, Any] | None]) -> list[tuple[str, str]]:
@@ -390,6 +421,12 @@ def _scorecard_row(claim: str, findings: Sequence[Mapping[str, Any] | None], lab
         )
     why = "; ".join(reasons)
     why_html = f"<div class='why' title='{html.escape(why)}'>{html.escape(why)}</div>" if why else ""
+    worded = [
+        f"at {label}: {f['claim']}"
+        for label, f in zip(labels, findings)
+        if f is not None and f["claim"] != claim
+    ]
+    worded_html = f"<div class='worded'>{html.escape('; '.join(worded))}</div>" if worded else ""
     change = scale_change(labels, findings)
     if change:
         attrs = f"class='finding scale-sensitive' data-scale-sensitive='{html.escape(change)}'"
@@ -397,7 +434,7 @@ def _scorecard_row(claim: str, findings: Sequence[Mapping[str, Any] | None], lab
     else:
         attrs, marker = "class='finding'", ""
     return (
-        f"<tr {attrs}><td><div class='ctext'>{html.escape(claim)}</div>{marker}{why_html}</td>"
+        f"<tr {attrs}><td><div class='ctext'>{html.escape(claim)}</div>{worded_html}{marker}{why_html}</td>"
         f"{''.join(cells)}</tr>"
     )
 
