@@ -23,6 +23,7 @@ from specbias.experiments.study2d import (
     row_minima,
 )
 from specbias.models import MLP
+from specbias.pipeline import describe_scale, plan
 from specbias.probes import RegionProbe
 from specbias.runs import ConfusionSpec, RegionSpec, RunConfig, RunData, execute_run
 from specbias.signals import RandomImage
@@ -563,3 +564,10 @@ def test_e4b_region_claims_and_saturated_counts():
     assert (
         claim.outcome is Outcome.NOT_MEASURABLE and "saturated at one region per grid point" in claim.reason
     )
+
+
+def test_the_scale_names_the_training_grid_of_held_out_images():
+    x3 = plan(get_experiment("X3"), "standard", None, {})
+    e5 = plan(get_experiment("E5"), "standard", None, {})
+    assert describe_scale(x3)["points"] == ["256² → 128²"]
+    assert describe_scale(e5)["points"] == ["128²"]

@@ -126,10 +126,13 @@ def check_images(configs: Sequence[Any]) -> None:
 
 
 def _points(cfg: Any) -> str | None:
-    """The sampling of a run's input: ``64²`` for an image grid, ``N=2048`` for a 1D signal."""
+    """The sampling of a run's input: ``64²`` for an image grid (``256² → 128²`` when it trains on
+    every other pixel), ``N=2048`` for a 1D signal."""
     signal = getattr(cfg, "signal", None)
     if hasattr(signal, "size"):
-        return f"{signal.size}²"
+        return (
+            f"{signal.size}² → {signal.size // 2}²" if getattr(cfg, "held_out", False) else f"{signal.size}²"
+        )
     if hasattr(signal, "n"):
         return f"N={signal.n}"
     return None
